@@ -1,0 +1,119 @@
+"""The one exception tree of syncd.
+
+    SyncdError                      root: anything syncd raises on purpose
+    ├── UserError                   print the message (no traceback), exit 2
+    │   ├── ConfigError             the configuration file or environment is wrong
+    │   ├── SchemaError             the database schema is missing or out of date
+    │   └── LockHeldError           another writer (daemon or `syncd sync`) holds the sync lock
+    ├── DatabaseError               the database failed underneath us (connection lost, locked...)
+    ├── InputError                  a mirror import file or row cannot be read
+    └── ApiError                    the Genesys API call failed (raised by `syncd.genesys`)
+        ├── ApiValidationError      400: the server rejected the content; retry only when it changes
+        ├── ApiAuthError            401 after one token renewal, or 403
+        ├── ApiNotFoundError        404
+        ├── ApiConflictError        409
+        ├── ApiRateLimitedError     429 that outlived the retry policy
+        ├── ApiUnavailableError     5xx, timeouts, connection errors after the retry budget
+        ├── ApiProtocolError        the server answered something that is not the documented shape
+        └── OutcomeUnknownError     a non-idempotent write may or may not have been applied
+
+Lower-level errors are translated at the layer boundary with ``raise Mapped(...) from exc``.
+"""
+
+from __future__ import annotations
+
+
+class SyncdError(Exception):
+    """Root of every exception syncd raises on purpose."""
+
+
+class UserError(SyncdError):
+    """A problem the operator can fix: the CLI prints the message and exits 2."""
+
+    exit_code = 2
+
+
+class ConfigError(UserError):
+    """The configuration is invalid; ``problems`` holds one line per problem."""
+
+    def __init__(self, problems: list[str] | str, *, source: str | None = None) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        self.source = source
+        head = f"invalid configuration in {source}" if source else "invalid configuration"
+        body = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{head}:\n{body}")
+
+
+class SchemaError(UserError):
+    """The database schema is not at the version this syncd expects."""
+
+
+class LockHeldError(UserError):
+    """Another process holds the single-writer sync lock."""
+
+
+class DatabaseError(SyncdError):
+    """The database failed underneath an operation (not a programming error)."""
+
+
+class InputError(SyncdError):
+    """An import file (or one of its rows) cannot be read."""
+
+
+class ApiError(SyncdError):
+    """A Genesys API call failed. ``status`` is the HTTP status when there was one."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        correlation_id: str | None = None,
+        method: str | None = None,
+        route: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.correlation_id = correlation_id
+        self.method = method
+        self.route = route
+
+
+class ApiValidationError(ApiError):
+    """400: the request content was rejected; resending the same content cannot succeed."""
+
+
+class ApiAuthError(ApiError):
+    """401 after a token renewal, or 403: credentials or permissions are wrong."""
+
+
+class ApiNotFoundError(ApiError):
+    """404: the resource does not exist (deleted by hand, or never created)."""
+
+
+class ApiConflictError(ApiError):
+    """409: the request conflicts with the resource's state."""
+
+
+class ApiRateLimitedError(ApiError):
+    """429 that outlived the retry policy."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class ApiUnavailableError(ApiError):
+    """The service is failing (5xx, timeouts, connection errors) beyond the retry budget."""
+
+
+class ApiProtocolError(ApiError):
+    """The server answered with a body that does not match the documented shape."""
+
+
+class OutcomeUnknownError(ApiError):
+    """A non-idempotent write (a create) may or may not have been applied.
+
+    Never re-send it blindly: look the contact up first (invariant 1, no duplicates).
+    """

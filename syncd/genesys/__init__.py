@@ -1,0 +1,1 @@
+"""Genesys Cloud API client: auth, pacing, retries, error mapping and wire profiles."""

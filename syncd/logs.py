@@ -1,0 +1,164 @@
+"""Structured logging: JSON lines for journald and pipes, readable output on a terminal.
+
+Every record, whether from structlog or from a dependency's stdlib logger, goes through the
+same processor chain, which ends with :func:`redact_secrets`: values under secret-looking
+keys, ``Authorization``/``Bearer`` material, and every secret value registered with
+:func:`register_secret` are replaced before anything is rendered.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any, Literal, TextIO
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+REDACTED = "***redacted***"
+_SECRET_KEY_RE = re.compile(
+    r"(secret|password|passwd|token|authorization|api[_-]?key|credential)", re.IGNORECASE
+)
+_BEARER_RE = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
+_AUTH_HEADER_RE = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)[^'\",}\s]+(\s+[^'\",}\s]+)?")
+_URL_PASSWORD_RE = re.compile(r"(://[^:/@\s]+:)[^@/\s]+@")
+
+_registered: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Make ``value`` unprintable: any log line containing it gets it replaced."""
+    if value and len(value) >= 4:
+        _registered.add(value)
+
+
+def forget_secrets() -> None:
+    """Testing hook: drop the registered secret values."""
+    _registered.clear()
+
+
+def scrub(text: str) -> str:
+    """Remove registered secrets, bearer/basic credentials and URL passwords from text."""
+    for secret in sorted(_registered, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    text = _AUTH_HEADER_RE.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _BEARER_RE.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    return _URL_PASSWORD_RE.sub(lambda m: m.group(1) + REDACTED + "@", text)
+
+
+def _scrub_value(key: str | None, value: Any, depth: int = 0) -> Any:
+    if key is not None and _SECRET_KEY_RE.search(key) and value not in (None, "", 0):
+        if not key.endswith(("_count", "_file", "_expires_in", "_at")):
+            return REDACTED
+    if isinstance(value, str):
+        return scrub(value)
+    if depth > 6:
+        return value
+    if isinstance(value, MutableMapping):
+        return {k: _scrub_value(str(k), v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_scrub_value(None, v, depth + 1) for v in value)
+    if isinstance(value, BaseException):
+        return scrub(f"{type(value).__name__}: {value}")
+    return value
+
+
+def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """structlog processor: the last line of defence for invariant 8 (secrets never leave)."""
+    for key in list(event_dict):
+        event_dict[key] = _scrub_value(key if key != "event" else None, event_dict[key])
+    return event_dict
+
+
+def _scrub_rendered(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """Scrub tracebacks rendered by format_exc_info (they can quote local values)."""
+    exc = event_dict.get("exception")
+    if isinstance(exc, str):
+        event_dict["exception"] = scrub(exc)
+    return event_dict
+
+
+LogFormat = Literal["auto", "json", "console"]
+
+
+def _shared_processors() -> list[Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.stdlib.ExtraAdder(),
+        redact_secrets,
+    ]
+
+
+def configure_logging(
+    *,
+    level: str = "info",
+    fmt: LogFormat = "auto",
+    stream: TextIO | None = None,
+    secrets: Iterable[str] = (),
+) -> None:
+    """Route structlog and stdlib logging through one redacting pipeline to ``stream``.
+
+    ``auto`` renders JSON unless ``stream`` is a terminal; JSON output never has colour codes.
+    """
+    out = stream if stream is not None else sys.stderr
+    for secret in secrets:
+        register_secret(secret)
+    use_json = fmt == "json" or (fmt == "auto" and not _isatty(out))
+    renderer: Processor
+    if use_json:
+        renderer = structlog.processors.JSONRenderer(sort_keys=False)
+        final: list[Processor] = [
+            structlog.processors.format_exc_info,
+            _scrub_rendered,
+            structlog.processors.EventRenamer("event"),
+        ]
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=_isatty(out))
+        final = []
+    shared = _shared_processors()
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            *final,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # Dependencies are chatty at INFO (every HTTP request); keep them at WARNING.
+    for noisy in ("httpx", "httpcore", "uvicorn.access", "apscheduler", "alembic"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
+    logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
+    return logger

@@ -1,0 +1,104 @@
+"""Shared fixtures: a fresh database per test, on SQLite and (when available) PostgreSQL.
+
+PostgreSQL tests read the server URL from ``SYNCD_TEST_POSTGRES_URL`` (``.ci/run`` sets it);
+without it they skip with a visible reason. Each PostgreSQL test gets its own schema, so
+tests never see each other's rows, and the teardown drops it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from syncd.logs import forget_secrets
+from syncd.store import migrate
+from syncd.store.db import Database, open_database
+
+POSTGRES_ENV = "SYNCD_TEST_POSTGRES_URL"
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def postgres_url() -> str | None:
+    return os.environ.get(POSTGRES_ENV) or None
+
+
+def require_postgres() -> str:
+    url = postgres_url()
+    if not url:
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV} (set by .ci/run)")
+    return url
+
+
+def _postgres_schema_url(base: str) -> tuple[str, str]:
+    """Create a throwaway schema and return (url with search_path, schema name)."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(make_url(base).set(drivername="postgresql+psycopg"))
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    engine.dispose()
+    url = make_url(base).set(drivername="postgresql+psycopg")
+    url = url.update_query_dict({"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False), schema
+
+
+def _drop_postgres_schema(base: str, schema: str) -> None:
+    engine = sa.create_engine(make_url(base).set(drivername="postgresql+psycopg"))
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database URL (no schema) on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'syncd.db'}"
+        return
+    base = require_postgres()
+    url, schema = _postgres_schema_url(base)
+    try:
+        yield url
+    finally:
+        _drop_postgres_schema(base, schema)
+
+
+@pytest.fixture
+def empty_db(database_url: str) -> Iterator[Database]:
+    db = open_database(database_url)
+    try:
+        yield db
+    finally:
+        db.dispose()
+
+
+@pytest.fixture
+def db(empty_db: Database) -> Database:
+    """A database migrated to head, on each backend."""
+    migrate.upgrade(empty_db)
+    return empty_db
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[Database]:
+    """A migrated SQLite database only (for tests that are about SQLite itself)."""
+    database = open_database(f"sqlite:///{tmp_path / 'syncd.db'}")
+    migrate.upgrade(database)
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _isolate_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test inherits the developer's syncd configuration or a registered secret."""
+    for name in ("SYNCD_CONFIG", "SYNCD_GENESYS_CLIENT_SECRET", "CREDENTIALS_DIRECTORY"):
+        monkeypatch.delenv(name, raising=False)
+    yield
+    forget_secrets()
