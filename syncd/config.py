@@ -26,6 +26,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -33,11 +34,12 @@ from pydantic import (
 )
 
 from syncd.errors import ConfigError
+from syncd.logs import REDACTED
 from syncd.regions import REGION_API_HOSTS, region_urls
 
 DEFAULT_CONFIG_PATH = Path("/etc/syncd/config.toml")
 CONFIG_ENV = "SYNCD_CONFIG"
-SECRET_ENV = "SYNCD_GENESYS_CLIENT_SECRET"
+SECRET_ENV = "SYNCD_GENESYS_CLIENT_SECRET"  # noqa: S105 (a variable name)
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -54,9 +56,7 @@ def parse_duration(value: object) -> timedelta:
     elif isinstance(value, str) and (m := _DURATION_RE.match(value)):
         seconds = float(m.group(1)) * _DURATION_UNITS[m.group(2) or "s"]
     else:
-        raise ValueError(
-            f"must be a duration such as '60s', '5m', '2h' or '1d' (got {value!r})"
-        )
+        raise ValueError(f"must be a duration such as '60s', '5m', '2h' or '1d' (got {value!r})")
     if seconds <= 0:
         raise ValueError(f"must be a positive duration (got {value!r})")
     return timedelta(seconds=seconds)
@@ -120,6 +120,12 @@ class GenesysSettings(_Section):
     connect_timeout: Duration = timedelta(seconds=5)
     read_timeout: Duration = timedelta(seconds=30)
     default_phone_region: str = "US"
+    # Where the secret came from: "env", "file" or "config" (set by parse_settings).
+    _secret_source: str | None = PrivateAttr(default=None)
+
+    @property
+    def secret_source(self) -> str | None:
+        return self._secret_source
 
     @field_validator("region")
     @classmethod
@@ -162,9 +168,7 @@ class GenesysSettings(_Section):
     @model_validator(mode="after")
     def _one_secret_source(self) -> GenesysSettings:
         if self.client_secret is not None and self.client_secret_file is not None:
-            raise ValueError(
-                "set either client_secret or client_secret_file, not both"
-            )
+            raise ValueError("set either client_secret or client_secret_file, not both")
         return self
 
     @property
@@ -262,8 +266,17 @@ def format_validation_error(exc: ValidationError) -> list[str]:
         else:
             msg = str(err["msg"]).removeprefix("Value error, ")
             got = err.get("input")
-            if kind in ("int_parsing", "int_type", "float_parsing", "float_type", "bool_type",
-                        "bool_parsing", "string_type", "literal_error", "model_type"):
+            if kind in (
+                "int_parsing",
+                "int_type",
+                "float_parsing",
+                "float_type",
+                "bool_type",
+                "bool_parsing",
+                "string_type",
+                "literal_error",
+                "model_type",
+            ):
                 msg = f"{msg} (got {got!r})"
             problems.append(f"{key}: {msg}")
     return problems
@@ -306,23 +319,24 @@ def parse_settings(data: dict[str, Any], *, source: str | None = None) -> Settin
     genesys = settings.genesys
     env_secret = os.environ.get(SECRET_ENV)
     secret: str | None
+    source: str | None
     if env_secret:
-        secret = env_secret.strip()
+        secret, source = env_secret.strip(), "env"
     elif genesys.client_secret_file is not None:
-        secret = _read_secret_file(genesys.client_secret_file)
+        secret, source = _read_secret_file(genesys.client_secret_file), "file"
     elif genesys.client_secret is not None:
-        secret = genesys.client_secret.get_secret_value()
+        secret, source = genesys.client_secret.get_secret_value(), "config"
     else:
-        secret = None
+        secret, source = None, None
     if not secret:
         raise ConfigError(
             "genesys.client_secret: no client secret; set genesys.client_secret, "
             f"genesys.client_secret_file, or the {SECRET_ENV} environment variable",
             source=source,
         )
-    return settings.model_copy(
-        update={"genesys": genesys.model_copy(update={"client_secret": SecretStr(secret)})}
-    )
+    resolved = genesys.model_copy(update={"client_secret": SecretStr(secret)})
+    resolved._secret_source = source
+    return settings.model_copy(update={"genesys": resolved})
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
@@ -351,7 +365,7 @@ def redacted_view(settings: Settings) -> dict[str, Any]:
     data = settings.model_dump(mode="json")
     g = data["genesys"]
     if g.get("client_secret") is not None:
-        g["client_secret"] = "***redacted***"
+        g["client_secret"] = REDACTED
     g["api_url"] = settings.genesys.effective_api_url
     g["login_url"] = settings.genesys.effective_login_url
     from sqlalchemy.engine import make_url

@@ -22,7 +22,9 @@ _SECRET_KEY_RE = re.compile(
     r"(secret|password|passwd|token|authorization|api[_-]?key|credential)", re.IGNORECASE
 )
 _BEARER_RE = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
-_AUTH_HEADER_RE = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)[^'\",}\s]+(\s+[^'\",}\s]+)?")
+_AUTH_HEADER_RE = re.compile(
+    r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)[^'\",}\s]+(\s+[^'\",}\s]+)?"
+)
 _URL_PASSWORD_RE = re.compile(r"(://[^:/@\s]+:)[^@/\s]+@")
 
 _registered: set[str] = set()
@@ -50,9 +52,13 @@ def scrub(text: str) -> str:
 
 
 def _scrub_value(key: str | None, value: Any, depth: int = 0) -> Any:
-    if key is not None and _SECRET_KEY_RE.search(key) and value not in (None, "", 0):
-        if not key.endswith(("_count", "_file", "_expires_in", "_at")):
-            return REDACTED
+    if (
+        key is not None
+        and _SECRET_KEY_RE.search(key)
+        and value not in (None, "", 0)
+        and not key.endswith(("_count", "_file", "_expires_in", "_at"))
+    ):
+        return REDACTED
     if isinstance(value, str):
         return scrub(value)
     if depth > 6:

@@ -31,6 +31,8 @@ def postgres_url() -> str | None:
 def require_postgres() -> str:
     url = postgres_url()
     if not url:
+        if os.environ.get("SYNCD_TEST_REQUIRE_POSTGRES"):
+            pytest.fail(f"{POSTGRES_ENV} is not set but SYNCD_TEST_REQUIRE_POSTGRES is (CI)")
         pytest.skip(f"PostgreSQL tests need {POSTGRES_ENV} (set by .ci/run)")
     return url
 

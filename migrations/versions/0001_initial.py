@@ -40,7 +40,7 @@ _SQLITE_TRIGGERS = [
         INSERT INTO mirror_changes (external_id, op) VALUES (NEW.external_id, 'I');
     END""",
     """CREATE TRIGGER trg_crm_contacts_update AFTER UPDATE ON crm_contacts
-    WHEN OLD.external_id IS NOT NEW.external_id OR """
+    WHEN OLD.external_id IS NOT NEW.external_id OR """  # noqa: S608 (constant column names)
     + " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in _CONTENT_COLUMNS)
     + """
     BEGIN
@@ -127,7 +127,8 @@ def upgrade() -> None:
             "origin IN ('created', 'adopted')", name=op.f("ck_contact_links_origin")
         ),
         sa.CheckConstraint(
-            "state IN ('synced', 'pending_create', 'pending_update', 'pending_delete', 'failed', 'held')",
+            "state IN ('synced', 'pending_create', 'pending_update', 'pending_delete', "
+            "'failed', 'held')",
             name=op.f("ck_contact_links_state"),
         ),
         sa.PrimaryKeyConstraint("external_id", name=op.f("pk_contact_links")),

@@ -39,10 +39,13 @@ from syncd.logs import scrub
 )
 @click.version_option(__version__, prog_name="syncd")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, log_level: str | None,
-        log_format: str | None) -> None:
+def cli(
+    ctx: click.Context, config_path: str | None, log_level: str | None, log_format: str | None
+) -> None:
     """Keep Genesys Cloud contacts in sync with a CRM mirror, and ledger every change."""
-    ctx.obj = AppContext(config_path=config_path, log_level=log_level, log_format=log_format)
+    app = AppContext(config_path=config_path, log_level=log_level, log_format=log_format)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
 
 
 def _register() -> None:
@@ -50,7 +53,15 @@ def _register() -> None:
 
     cli.add_command(config_cmd.config)
     cli.add_command(db_cmd.db)
-    for name in ("emulator_cmd",):
+    # Optional command modules, each exposing ``register(cli)``.
+    for name in (
+        "emulator_cmd",  # syncd emulator
+        "mirror_cmd",  # syncd mirror import
+        "sync_cmd",  # syncd sync
+        "daemon_cmd",  # syncd run, syncd resync
+        "ops_cmd",  # syncd ledger, runs, contact, status
+        "demo_cmd",  # syncd demo
+    ):
         try:
             module = __import__(f"syncd.cli.{name}", fromlist=["register"])
         except ModuleNotFoundError as exc:

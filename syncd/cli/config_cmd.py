@@ -26,8 +26,9 @@ def _toml_value(value: object) -> str:
 
 
 @config.command("check")
-@click.option("--format", "fmt", type=click.Choice(["toml", "json"]), default="toml",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["toml", "json"]), default="toml", show_default=True
+)
 @pass_app
 def check(app: AppContext, fmt: str) -> None:
     """Validate the configuration file and print the effective settings (secrets redacted)."""

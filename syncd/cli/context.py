@@ -24,12 +24,18 @@ class AppContext:
         if self._settings is None:
             self._settings = load_settings(self.config_path)
             self._setup_logging(self._settings)
-            path = resolve_config_path(self.config_path)
-            if self._settings.genesys.client_secret_file is None and (
-                warning := world_readable_warning(path)
-            ) and "client_secret" in path.read_text(encoding="utf-8"):
-                get_logger("syncd.config").warning("config.secret_file_readable", detail=warning)
+            self._warn_if_secret_readable(self._settings)
         return self._settings
+
+    def _warn_if_secret_readable(self, settings: Settings) -> None:
+        genesys = settings.genesys
+        holder = None
+        if genesys.secret_source == "config":
+            holder = resolve_config_path(self.config_path)
+        elif genesys.secret_source == "file" and genesys.client_secret_file is not None:
+            holder = genesys.client_secret_file
+        if holder is not None and (warning := world_readable_warning(holder)):
+            get_logger("syncd.config").warning("config.secret_readable_by_others", detail=warning)
 
     def _setup_logging(self, settings: Settings) -> None:
         configure_logging(
@@ -43,6 +49,13 @@ class AppContext:
             s = self.settings
             self._database = open_database(s.database.url, busy_timeout=s.database.busy_timeout)
         return self._database
+
+
+    def close(self) -> None:
+        """Release pooled connections when the command ends."""
+        if self._database is not None:
+            self._database.dispose()
+            self._database = None
 
 
 pass_app = click.make_pass_decorator(AppContext)

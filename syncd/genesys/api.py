@@ -46,8 +46,9 @@ class ContactsApi(Protocol):
         """POST a contact. Never retried once sent: OutcomeUnknownError when unsure."""
         ...
 
-    async def patch(self, genesys_id: str, changes: Mapping[str, Any],
-                    *, contact: Contact) -> WriteResult:
+    async def patch(
+        self, genesys_id: str, changes: Mapping[str, Any], *, contact: Contact
+    ) -> WriteResult:
         """PATCH only the canonical fields in ``changes`` (``contact`` is the full new state)."""
         ...
 

@@ -53,10 +53,9 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction: a consistent snapshot, rolled back at the end."""
-        with self._translate(), self.engine.connect() as conn:
-            with conn.begin() as tx:
-                yield conn
-                tx.rollback()
+        with self._translate(), self.engine.connect() as conn, conn.begin() as tx:
+            yield conn
+            tx.rollback()
 
     @contextmanager
     def _translate(self) -> Iterator[None]:
@@ -88,8 +87,9 @@ def _prepare_sqlite_url(url: URL) -> URL:
     return url
 
 
-def open_database(url: str | URL, *, busy_timeout: timedelta = timedelta(seconds=30),
-                  echo: bool = False) -> Database:
+def open_database(
+    url: str | URL, *, busy_timeout: timedelta = timedelta(seconds=30), echo: bool = False
+) -> Database:
     """Create the engine for ``url`` with syncd's connection settings."""
     parsed = make_url(url) if isinstance(url, str) else url
     backend = parsed.get_backend_name()

@@ -43,6 +43,8 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
             return None
         if isinstance(value, str):  # written by an ETL job or a trigger as text
             value = datetime.fromisoformat(value)
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime from the database, got {type(value).__name__}")
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
@@ -51,7 +53,7 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
 BigID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 ExternalId = sa.String(255)
 # JSONB on PostgreSQL: it has equality, which the mirror change trigger needs.
-JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+JSONType = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 LINK_STATES = ("synced", "pending_create", "pending_update", "pending_delete", "failed", "held")
 RUN_KINDS = ("incremental", "full", "targeted")
@@ -73,9 +75,12 @@ crm_contacts = sa.Table(
     sa.Column("phone_numbers", JSONType),
     sa.Column("organization_id", sa.Text),
     sa.Column("organization_name", sa.Text),
-    sa.Column("deleted", sa.Boolean(create_constraint=False), nullable=False,
-              server_default=sa.false()),
-    sa.Column("updated_at", UTCDateTime, nullable=False, server_default=sa.func.current_timestamp()),
+    sa.Column(
+        "deleted", sa.Boolean(create_constraint=False), nullable=False, server_default=sa.false()
+    ),
+    sa.Column(
+        "updated_at", UTCDateTime, nullable=False, server_default=sa.func.current_timestamp()
+    ),
 )
 
 # Filled by triggers on crm_contacts (see the initial migration), consumed by deleting the rows
@@ -86,8 +91,9 @@ mirror_changes = sa.Table(
     sa.Column("id", BigID, primary_key=True, autoincrement=True),
     sa.Column("external_id", ExternalId, nullable=False),
     sa.Column("op", sa.String(1), nullable=False),
-    sa.Column("changed_at", UTCDateTime, nullable=False,
-              server_default=sa.func.current_timestamp()),
+    sa.Column(
+        "changed_at", UTCDateTime, nullable=False, server_default=sa.func.current_timestamp()
+    ),
     sa.CheckConstraint("op IN ('I', 'U', 'D')", name="op"),
     sa.Index("ix_mirror_changes_external_id", "external_id"),
 )
@@ -98,8 +104,9 @@ sync_runs = sa.Table(
     sa.Column("id", BigID, primary_key=True, autoincrement=True),
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("trigger", sa.String(16), nullable=False),
-    sa.Column("dry_run", sa.Boolean(create_constraint=False), nullable=False,
-              server_default=sa.false()),
+    sa.Column(
+        "dry_run", sa.Boolean(create_constraint=False), nullable=False, server_default=sa.false()
+    ),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("started_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime),
@@ -133,8 +140,9 @@ contact_links = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("next_attempt_at", UTCDateTime),
     sa.Column("last_error", sa.Text),
-    sa.Column("updated_at", UTCDateTime, nullable=False,
-              server_default=sa.func.current_timestamp()),
+    sa.Column(
+        "updated_at", UTCDateTime, nullable=False, server_default=sa.func.current_timestamp()
+    ),
     sa.CheckConstraint(_in("state", LINK_STATES), name="state"),
     sa.CheckConstraint("origin IN ('created', 'adopted')", name="origin"),
     sa.Index("ix_contact_links_state_next_attempt_at", "state", "next_attempt_at"),
@@ -167,8 +175,12 @@ sync_requests = sa.Table(
     sa.Column("id", BigID, primary_key=True, autoincrement=True),
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("external_ids", JSONType),
-    sa.Column("allow_mass_delete", sa.Boolean(create_constraint=False), nullable=False,
-              server_default=sa.false()),
+    sa.Column(
+        "allow_mass_delete",
+        sa.Boolean(create_constraint=False),
+        nullable=False,
+        server_default=sa.false(),
+    ),
     sa.Column("status", sa.String(16), nullable=False, server_default="pending"),
     sa.Column("requested_at", UTCDateTime, nullable=False),
     sa.Column("requested_by", sa.String(128)),
@@ -192,8 +204,9 @@ daemon_status = sa.Table(
     sa.Column("version", sa.String(32), nullable=False),
     sa.Column("started_at", UTCDateTime, nullable=False),
     sa.Column("heartbeat_at", UTCDateTime, nullable=False),
-    sa.Column("is_leader", sa.Boolean(create_constraint=False), nullable=False,
-              server_default=sa.false()),
+    sa.Column(
+        "is_leader", sa.Boolean(create_constraint=False), nullable=False, server_default=sa.false()
+    ),
     sa.Column("state", sa.String(16), nullable=False, server_default="starting"),
     sa.Column("next_incremental_at", UTCDateTime),
     sa.Column("next_full_at", UTCDateTime),

@@ -1,0 +1,1 @@
+"""The sync engine: canonical contact, diff, guards, executor and runs."""

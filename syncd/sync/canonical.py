@@ -1,0 +1,193 @@
+"""Canonical form: the one representation in which contacts are compared, hashed and sent.
+
+Names are trimmed and NFC-normalized, emails trimmed, lower-cased and checked, phone numbers
+parsed with ``phonenumbers`` and written in E.164, phone lists de-duplicated and ordered.
+Two contacts with the same meaning therefore have the same content hash, and an unchanged
+contact costs zero write calls (invariant 5).
+
+``normalize`` is strict (a CRM row that cannot be sent raises :class:`RejectedRow` with every
+reason); ``normalize_remote`` is lenient (what Genesys holds is compared, never rejected).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import phonenumbers
+
+from syncd.errors import InputError
+from syncd.model import CONTACT_FIELDS, Contact, Organization, Phone
+
+MAX_EXTERNAL_ID = 255
+MAX_NAME = 1000
+MAX_EMAIL = 256
+MAX_ORG_FIELD = 1000
+PHONE_TYPES = ("WORK", "MOBILE", "HOME", "OTHER")
+_PHONE_TYPE_ORDER = {t: i for i, t in enumerate(PHONE_TYPES)}
+_EMAIL_RE = re.compile(
+    r"^[^@\s\"<>(),;:\\\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class RejectedRow(InputError):
+    """A CRM row that cannot be sent; ``reasons`` names each field and what is wrong."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        self.reasons = reasons
+        super().__init__("; ".join(reasons))
+
+
+@dataclass(frozen=True, slots=True)
+class RawContact:
+    """A CRM contact as it arrived (mirror row, CSV or JSONL line), before normalization."""
+
+    external_id: str
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone_numbers: tuple[tuple[str, str], ...] = ()  # (number, type)
+    organization_id: str | None = None
+    organization_name: str | None = None
+
+
+def clean_text(value: object) -> str | None:
+    """Trim and NFC-normalize; empty becomes None. Non-strings are a caller bug."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"expected text, got {type(value).__name__}")
+    text = unicodedata.normalize("NFC", value).strip()
+    return text or None
+
+
+def _check_text(field: str, value: str | None, limit: int, reasons: list[str]) -> None:
+    if value is None:
+        return
+    if len(value) > limit:
+        reasons.append(f"{field}: longer than {limit} characters ({len(value)})")
+    if _CONTROL_RE.search(value):
+        reasons.append(f"{field}: contains control characters")
+
+
+def normalize_email(value: str | None) -> str | None:
+    text = clean_text(value)
+    return text.lower() if text else None
+
+
+def normalize_phone(number: str, default_region: str) -> str:
+    """E.164 for a possible number; ValueError with a reason otherwise."""
+    try:
+        parsed = phonenumbers.parse(number, default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"cannot be parsed as a phone number ({exc._msg})") from None
+    if not phonenumbers.is_possible_number(parsed):
+        raise ValueError("is not a possible phone number (wrong length for its country)")
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+def _order_phones(phones: Iterable[Phone]) -> tuple[Phone, ...]:
+    unique = {(p.type, p.number): p for p in phones}
+    return tuple(
+        sorted(unique.values(), key=lambda p: (_PHONE_TYPE_ORDER.get(p.type, 99), p.number))
+    )
+
+
+def normalize(raw: RawContact, *, default_region: str = "US") -> Contact:
+    """The canonical contact for a CRM row; RejectedRow lists every reason it cannot be sent."""
+    reasons: list[str] = []
+    external_id = clean_text(raw.external_id) or ""
+    if not external_id:
+        reasons.append("externalId: missing")
+    _check_text("externalId", external_id, MAX_EXTERNAL_ID, reasons)
+    first = clean_text(raw.first_name)
+    last = clean_text(raw.last_name)
+    if first is None:
+        reasons.append("firstName: missing (Genesys requires it)")
+    if last is None:
+        reasons.append("lastName: missing (Genesys requires it)")
+    _check_text("firstName", first, MAX_NAME, reasons)
+    _check_text("lastName", last, MAX_NAME, reasons)
+    email = normalize_email(raw.email)
+    if email is not None:
+        if len(email) > MAX_EMAIL:
+            reasons.append(f"email: longer than {MAX_EMAIL} characters ({len(email)})")
+        elif not _EMAIL_RE.match(email):
+            reasons.append(f"email: {email!r} is not a valid address")
+    phones: list[Phone] = []
+    for number, kind in raw.phone_numbers:
+        text = clean_text(number)
+        if text is None:
+            continue
+        ptype = (clean_text(kind) or "WORK").upper()
+        if ptype not in _PHONE_TYPE_ORDER:
+            reasons.append(f"phoneNumbers: type {ptype!r} is not one of {', '.join(PHONE_TYPES)}")
+            continue
+        try:
+            phones.append(Phone(number=normalize_phone(text, default_region), type=ptype))
+        except ValueError as exc:
+            reasons.append(f"phoneNumbers: {text!r} {exc}")
+    org_id = clean_text(raw.organization_id)
+    org_name = clean_text(raw.organization_name)
+    _check_text("organizationId", org_id, MAX_ORG_FIELD, reasons)
+    _check_text("organizationName", org_name, MAX_ORG_FIELD, reasons)
+    if reasons:
+        raise RejectedRow(reasons)
+    return Contact(
+        external_id=external_id,
+        first_name=first,
+        last_name=last,
+        email=email,
+        phone_numbers=_order_phones(phones),
+        organization=Organization(id=org_id, name=org_name) if (org_id or org_name) else None,
+    )
+
+
+def normalize_remote(contact: Contact, *, default_region: str = "US") -> Contact:
+    """Canonical form of what Genesys holds; never rejects (unparseable phones kept as text)."""
+    phones = []
+    for phone in contact.phone_numbers:
+        text = clean_text(phone.number)
+        if text is None:
+            continue
+        try:
+            number = normalize_phone(text, default_region)
+        except ValueError:
+            number = text
+        phones.append(Phone(number=number, type=(phone.type or "WORK").upper()))
+    org = contact.organization
+    org_id = clean_text(org.id) if org else None
+    org_name = clean_text(org.name) if org else None
+    return Contact(
+        external_id=clean_text(contact.external_id) or "",
+        first_name=clean_text(contact.first_name),
+        last_name=clean_text(contact.last_name),
+        email=normalize_email(contact.email),
+        phone_numbers=_order_phones(phones),
+        organization=Organization(id=org_id, name=org_name) if (org_id or org_name) else None,
+    )
+
+
+def content_hash(content: Mapping[str, Any] | Contact) -> str:
+    """SHA-256 of the canonical content (external_id excluded: it is the key, not content)."""
+    data = content.content() if isinstance(content, Contact) else dict(content)
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def changed_fields(old: Mapping[str, Any] | Contact | None, new: Contact) -> dict[str, list[Any]]:
+    """``{field: [old, new]}`` for each canonical field that differs (all when old is None)."""
+    new_content = new.content()
+    old_content = (old.content() if isinstance(old, Contact) else dict(old)) if old else {}
+    return {
+        field: [old_content.get(field), new_content[field]]
+        for field in CONTACT_FIELDS
+        if old_content.get(field) != new_content[field]
+    }
