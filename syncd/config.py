@@ -39,7 +39,7 @@ from syncd.regions import REGION_API_HOSTS, region_urls
 
 DEFAULT_CONFIG_PATH = Path("/etc/syncd/config.toml")
 CONFIG_ENV = "SYNCD_CONFIG"
-SECRET_ENV = "SYNCD_GENESYS_CLIENT_SECRET"  # noqa: S105 (a variable name)
+SECRET_ENV = "SYNCD_GENESYS_CLIENT_SECRET"
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}

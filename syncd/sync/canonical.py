@@ -186,8 +186,10 @@ def changed_fields(old: Mapping[str, Any] | Contact | None, new: Contact) -> dic
     """``{field: [old, new]}`` for each canonical field that differs (all when old is None)."""
     new_content = new.content()
     old_content = (old.content() if isinstance(old, Contact) else dict(old)) if old else {}
-    return {
-        field: [old_content.get(field), new_content[field]]
-        for field in CONTACT_FIELDS
-        if old_content.get(field) != new_content[field]
-    }
+    changes = {}
+    for name in CONTACT_FIELDS:
+        empty: Any = [] if name == "phone_numbers" else None
+        before = old_content.get(name)
+        if (before if before is not None else empty) != new_content[name]:
+            changes[name] = [before, new_content[name]]
+    return changes
