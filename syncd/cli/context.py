@@ -50,7 +50,6 @@ class AppContext:
             self._database = open_database(s.database.url, busy_timeout=s.database.busy_timeout)
         return self._database
 
-
     def close(self) -> None:
         """Release pooled connections when the command ends."""
         if self._database is not None:
