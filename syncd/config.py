@@ -319,15 +319,15 @@ def parse_settings(data: dict[str, Any], *, source: str | None = None) -> Settin
     genesys = settings.genesys
     env_secret = os.environ.get(SECRET_ENV)
     secret: str | None
-    source: str | None
+    origin: str | None
     if env_secret:
-        secret, source = env_secret.strip(), "env"
+        secret, origin = env_secret.strip(), "env"
     elif genesys.client_secret_file is not None:
-        secret, source = _read_secret_file(genesys.client_secret_file), "file"
+        secret, origin = _read_secret_file(genesys.client_secret_file), "file"
     elif genesys.client_secret is not None:
-        secret, source = genesys.client_secret.get_secret_value(), "config"
+        secret, origin = genesys.client_secret.get_secret_value(), "config"
     else:
-        secret, source = None, None
+        secret, origin = None, None
     if not secret:
         raise ConfigError(
             "genesys.client_secret: no client secret; set genesys.client_secret, "
@@ -335,7 +335,7 @@ def parse_settings(data: dict[str, Any], *, source: str | None = None) -> Settin
             source=source,
         )
     resolved = genesys.model_copy(update={"client_secret": SecretStr(secret)})
-    resolved._secret_source = source
+    resolved._secret_source = origin
     return settings.model_copy(update={"genesys": resolved})
 
 
