@@ -34,6 +34,7 @@ _EMAIL_RE = re.compile(
     r"^[^@\s\"<>(),;:\\\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
 )
+# C0 controls and DEL; tab, CR and LF are allowed (a quoted CSV field may span lines).
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -73,8 +74,27 @@ def _check_text(field: str, value: str | None, limit: int, reasons: list[str]) -
         return
     if len(value) > limit:
         reasons.append(f"{field}: longer than {limit} characters ({len(value)})")
-    if _CONTROL_RE.search(value):
-        reasons.append(f"{field}: contains control characters")
+
+
+def _control_characters(raw: RawContact) -> list[str]:
+    """Fields holding control characters, checked before trimming (which would hide some)."""
+    fields: list[tuple[str, str | None]] = [
+        ("externalId", raw.external_id),
+        ("firstName", raw.first_name),
+        ("lastName", raw.last_name),
+        ("email", raw.email),
+        ("organizationId", raw.organization_id),
+        ("organizationName", raw.organization_name),
+    ]
+    fields += [("phoneNumbers", number) for number, _ in raw.phone_numbers]
+    fields += [("phoneNumbers", kind) for _, kind in raw.phone_numbers]
+    found: list[str] = []
+    for name, value in fields:
+        if isinstance(value, str) and _CONTROL_RE.search(value.strip(" \t\r\n")):
+            message = f"{name}: contains control characters"
+            if message not in found:
+                found.append(message)
+    return found
 
 
 def normalize_email(value: str | None) -> str | None:
@@ -102,7 +122,7 @@ def _order_phones(phones: Iterable[Phone]) -> tuple[Phone, ...]:
 
 def normalize(raw: RawContact, *, default_region: str = "US") -> Contact:
     """The canonical contact for a CRM row; RejectedRow lists every reason it cannot be sent."""
-    reasons: list[str] = []
+    reasons: list[str] = _control_characters(raw)
     external_id = clean_text(raw.external_id) or ""
     if not external_id:
         reasons.append("externalId: missing")

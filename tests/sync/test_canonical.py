@@ -114,3 +114,20 @@ def test_normalization_is_idempotent(first: str, last: str) -> None:
     again = normalize(raw(first_name=once.first_name, last_name=once.last_name))
     assert once == again
     assert normalize_remote(once) == once
+
+
+@pytest.mark.parametrize(
+    ("kw", "field"),
+    [
+        ({"email": "a\x01b@example.com"}, "email"),
+        ({"phone_numbers": (("+1202555\x000143", "WORK"),)}, "phoneNumbers"),
+        ({"first_name": "Ann\x1f"}, "firstName"),
+        ({"last_name": "Le\x0be"}, "lastName"),
+    ],
+)
+def test_control_characters_rejected_even_where_trimming_would_hide_them(
+    kw: dict[str, object], field: str
+) -> None:
+    with pytest.raises(RejectedRow) as info:
+        normalize(raw(**kw))
+    assert f"{field}: contains control characters" in info.value.reasons
