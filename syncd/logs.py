@@ -74,6 +74,7 @@ def _scrub_value(key: str | None, value: Any, depth: int = 0) -> Any:
 
 def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     """structlog processor: the last line of defence for invariant 8 (secrets never leave)."""
+    event_dict.pop("color_message", None)  # uvicorn's duplicate of the message, with ANSI codes
     for key in list(event_dict):
         event_dict[key] = _scrub_value(key if key != "event" else None, event_dict[key])
     return event_dict
