@@ -6,6 +6,8 @@ exit code 2; other syncd errors exit 1 with their message; only bugs print a tra
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import sys
 from typing import NoReturn
 
@@ -16,8 +18,54 @@ from syncd.cli.context import AppContext
 from syncd.errors import SyncdError, UserError
 from syncd.logs import scrub
 
+# Commands load their module on first use, so `syncd emulator` does not import SQLAlchemy
+# and a broken command module cannot break the others.
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "config": ("syncd.cli.config_cmd", "config"),
+    "db": ("syncd.cli.db_cmd", "db"),
+    "emulator": ("syncd.cli.emulator_cmd", "emulator"),
+    "mirror": ("syncd.cli.mirror_cmd", "mirror"),
+    "sync": ("syncd.cli.sync_cmd", "sync"),
+    "run": ("syncd.cli.daemon_cmd", "run"),
+    "resync": ("syncd.cli.daemon_cmd", "resync"),
+    "ledger": ("syncd.cli.ops_ledger", "ledger_cmd"),
+    "runs": ("syncd.cli.ops_runs", "runs_cmd"),
+    "contact": ("syncd.cli.ops_contact", "contact_cmd"),
+    "status": ("syncd.cli.ops_status", "status_cmd"),
+    "demo": ("syncd.cli.demo_cmd", "demo"),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported only when invoked (or listed in --help)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        available = {
+            name
+            for name, (module, _) in LAZY_COMMANDS.items()
+            if importlib.util.find_spec(module) is not None
+        }
+        return sorted(set(super().list_commands(ctx)) | available)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None or cmd_name not in LAZY_COMMANDS:
+            return command
+        module_name, attribute = LAZY_COMMANDS[cmd_name]
+        if importlib.util.find_spec(module_name) is None:
+            return None
+        module = importlib.import_module(module_name)
+        loaded = getattr(module, attribute)
+        if not isinstance(loaded, click.Command):
+            raise TypeError(f"{module_name}.{attribute} is not a click command")
+        self.add_command(loaded, cmd_name)
+        return loaded
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "--config",
     "config_path",
@@ -46,32 +94,6 @@ def cli(
     app = AppContext(config_path=config_path, log_level=log_level, log_format=log_format)
     ctx.obj = app
     ctx.call_on_close(app.close)
-
-
-def _register() -> None:
-    from syncd.cli import config_cmd, db_cmd
-
-    cli.add_command(config_cmd.config)
-    cli.add_command(db_cmd.db)
-    # Optional command modules, each exposing ``register(cli)``.
-    for name in (
-        "emulator_cmd",  # syncd emulator
-        "mirror_cmd",  # syncd mirror import
-        "sync_cmd",  # syncd sync
-        "daemon_cmd",  # syncd run, syncd resync
-        "ops_cmd",  # syncd ledger, runs, contact, status
-        "demo_cmd",  # syncd demo
-    ):
-        try:
-            module = __import__(f"syncd.cli.{name}", fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"syncd.cli.{name}":
-                raise
-            continue
-        module.register(cli)
-
-
-_register()
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import click
 
-from syncd.config import Settings, load_settings, resolve_config_path, world_readable_warning
 from syncd.logs import configure_logging, get_logger
-from syncd.store.db import Database, open_database
+
+if TYPE_CHECKING:  # pydantic and SQLAlchemy load only for commands that need them
+    from syncd.config import Settings
+    from syncd.store.db import Database
 
 
 @dataclass
@@ -22,12 +25,16 @@ class AppContext:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from syncd.config import load_settings
+
             self._settings = load_settings(self.config_path)
             self._setup_logging(self._settings)
             self._warn_if_secret_readable(self._settings)
         return self._settings
 
     def _warn_if_secret_readable(self, settings: Settings) -> None:
+        from syncd.config import resolve_config_path, world_readable_warning
+
         genesys = settings.genesys
         holder = None
         if genesys.secret_source == "config":
@@ -46,6 +53,8 @@ class AppContext:
 
     def database(self) -> Database:
         if self._database is None:
+            from syncd.store.db import open_database
+
             s = self.settings
             self._database = open_database(s.database.url, busy_timeout=s.database.busy_timeout)
         return self._database
