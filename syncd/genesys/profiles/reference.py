@@ -1,0 +1,196 @@
+"""The ``reference`` wire profile: ``/api/v2/contacts`` as in genesys-api-reference.txt.
+
+Fields: ``firstName``, ``lastName``, ``email``, ``phoneNumbers[{number,type}]``,
+``externalOrganization{id,name}``, ``externalId``; paging by ``pageNumber``/``pageSize``
+with a ``total``; search by ``GET /contacts/search?q=``; PATCH takes the changed fields.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from syncd.genesys.api import Page
+from syncd.genesys.profiles import RequestSpec
+from syncd.genesys.profiles._shape import array, obj, opt_int, opt_str, opt_time, req_str
+from syncd.logs import get_logger
+from syncd.model import Contact, Organization, Phone, RemoteContact
+
+log = get_logger("syncd.genesys")
+
+MAX_PAGE_SIZE = 100
+
+# canonical field name -> wire field name
+WIRE_FIELDS = {
+    "first_name": "firstName",
+    "last_name": "lastName",
+    "email": "email",
+    "phone_numbers": "phoneNumbers",
+    "organization": "externalOrganization",
+    "external_id": "externalId",
+}
+
+
+def _wire_value(contact: Contact, field: str) -> Any:
+    if field == "phone_numbers":
+        return [{"number": p.number, "type": p.type} for p in contact.phone_numbers]
+    if field == "organization":
+        org = contact.organization
+        if org is None or (org.id is None and org.name is None):
+            return None
+        return {k: v for k, v in (("id", org.id), ("name", org.name)) if v is not None}
+    if field == "external_id":
+        return contact.external_id or None
+    value: Any = getattr(contact, field)
+    return value
+
+
+def _contact_path(genesys_id: str) -> str:
+    if not genesys_id:
+        raise ValueError("a Genesys contact id must not be empty")
+    return "/contacts/" + quote(genesys_id, safe="")
+
+
+class ReferenceProfile:
+    """Stateless mapping between canonical contacts and the reference JSON."""
+
+    name = "reference"
+
+    # -- requests ----------------------------------------------------------------------------
+
+    def list_request(self, token: str | None, page_size: int) -> RequestSpec:
+        return RequestSpec(
+            "GET",
+            "/contacts",
+            "/contacts",
+            params={
+                "pageSize": _page_size(page_size),
+                "pageNumber": _page_number(token),
+                "sortOrder": "asc",
+            },
+        )
+
+    def get_request(self, genesys_id: str) -> RequestSpec:
+        return RequestSpec("GET", _contact_path(genesys_id), "/contacts/{id}")
+
+    def search_request(self, external_id: str) -> RequestSpec:
+        if not external_id:
+            raise ValueError("cannot search for an empty externalId")
+        return RequestSpec("GET", "/contacts/search", "/contacts/search", {"q": external_id})
+
+    def create_request(self, contact: Contact) -> RequestSpec:
+        body = {WIRE_FIELDS[f]: _wire_value(contact, f) for f in WIRE_FIELDS}
+        body = {k: v for k, v in body.items() if v not in (None, [])}
+        return RequestSpec("POST", "/contacts", "/contacts", json=body)
+
+    def patch_request(
+        self, genesys_id: str, changes: Mapping[str, Any], contact: Contact
+    ) -> RequestSpec:
+        """Only the fields named in ``changes``, with their values taken from ``contact``.
+
+        ``contact`` is the source of truth for the values, so the engine may pass whatever
+        it likes as the mapping's values (new values, [old, new] pairs).
+        """
+        unknown = sorted(set(changes) - set(WIRE_FIELDS))
+        if unknown:
+            raise ValueError(f"not canonical contact fields: {', '.join(unknown)}")
+        if not changes:
+            raise ValueError("a PATCH needs at least one changed field")
+        body = {WIRE_FIELDS[f]: _wire_value(contact, f) for f in changes}
+        return RequestSpec("PATCH", _contact_path(genesys_id), "/contacts/{id}", json=body)
+
+    def replace_request(self, genesys_id: str, contact: Contact) -> RequestSpec:
+        # A full replace states every field, so a cleared field is sent as null or [].
+        body = {WIRE_FIELDS[f]: _wire_value(contact, f) for f in WIRE_FIELDS}
+        return RequestSpec("PUT", _contact_path(genesys_id), "/contacts/{id}", json=body)
+
+    def delete_request(self, genesys_id: str) -> RequestSpec:
+        return RequestSpec("DELETE", _contact_path(genesys_id), "/contacts/{id}")
+
+    # -- answers -----------------------------------------------------------------------------
+
+    def parse_contact(self, body: Any, where: str = "contact") -> RemoteContact:
+        data = obj(body, where)
+        phones = data.get("phoneNumbers")
+        numbers: list[Phone] = []
+        for i, item in enumerate(array(phones, f"{where}.phoneNumbers") if phones else []):
+            phone = obj(item, f"{where}.phoneNumbers[{i}]")
+            numbers.append(
+                Phone(
+                    number=req_str(phone, "number", f"{where}.phoneNumbers[{i}]"),
+                    type=opt_str(phone, "type", f"{where}.phoneNumbers[{i}]") or "WORK",
+                )
+            )
+        org_raw = data.get("externalOrganization")
+        organization = None
+        if org_raw is not None:
+            org = obj(org_raw, f"{where}.externalOrganization")
+            org_id = opt_str(org, "id", f"{where}.externalOrganization")
+            org_name = opt_str(org, "name", f"{where}.externalOrganization")
+            if org_id is not None or org_name is not None:
+                organization = Organization(id=org_id, name=org_name)
+        contact = Contact(
+            external_id=opt_str(data, "externalId", where) or "",
+            first_name=opt_str(data, "firstName", where),
+            last_name=opt_str(data, "lastName", where),
+            email=opt_str(data, "email", where),
+            phone_numbers=tuple(numbers),
+            organization=organization,
+        )
+        return RemoteContact(
+            genesys_id=req_str(data, "id", where),
+            contact=contact,
+            date_created=opt_time(data, "dateCreated", where),
+            date_modified=opt_time(data, "dateModified", where),
+            raw=data,
+        )
+
+    def parse_search(self, body: Any) -> list[RemoteContact]:
+        data = obj(body, "search")
+        results = array(data.get("results"), "search.results")
+        return [self.parse_contact(item, f"search.results[{i}]") for i, item in enumerate(results)]
+
+    def parse_page(self, body: Any, token: str | None, page_size: int) -> Page:
+        """One page, and whether another one is worth asking for.
+
+        A server may misreport ``total`` (contacts come and go while we page, or it lies):
+        an empty page always ends the listing, and no listing goes more than one page past
+        what ``total`` implies, so a wrong ``total`` can never make us page forever.
+        """
+        data = obj(body, "page")
+        entities = array(data.get("entities"), "page.entities")
+        contacts = [self.parse_contact(e, f"page.entities[{i}]") for i, e in enumerate(entities)]
+        number = _page_number(token)
+        size = opt_int(data, "pageSize", "page") or _page_size(page_size)
+        total = opt_int(data, "total", "page")
+        return Page(contacts, _next_token(number, size, len(contacts), total), total)
+
+
+def _next_token(number: int, size: int, count: int, total: int | None) -> str | None:
+    if count == 0:
+        return None
+    full = count >= size
+    if total is None:
+        return str(number + 1) if full else None
+    implied = math.ceil(total / size)
+    if number >= implied + 1:
+        if full:
+            log.warning("genesys.list.total_mismatch", page=number, total=total, page_size=size)
+        return None
+    if number * size < total or full:
+        return str(number + 1)
+    return None
+
+
+def _page_size(page_size: int) -> int:
+    return max(1, min(MAX_PAGE_SIZE, int(page_size)))
+
+
+def _page_number(token: str | None) -> int:
+    if token is None:
+        return 1
+    if not token.isdigit() or int(token) < 1:
+        raise ValueError(f"not a page token of the reference profile: {token!r}")
+    return int(token)

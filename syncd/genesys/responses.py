@@ -1,0 +1,144 @@
+"""Reading HTTP answers: correlation id, server message, Retry-After, and error mapping.
+
+Why one place: every status the client does not handle itself becomes exactly one
+exception of ``syncd.errors``, with the server's message, the correlation id and the route,
+so the ledger and the operator see the same thing.
+"""
+
+from __future__ import annotations
+
+import math
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from syncd.errors import (
+    ApiAuthError,
+    ApiConflictError,
+    ApiError,
+    ApiNotFoundError,
+    ApiRateLimitedError,
+    ApiUnavailableError,
+    ApiValidationError,
+)
+from syncd.genesys.throttle import GateClosed
+
+CORRELATION_HEADER = "ININ-Correlation-Id"
+MAX_MESSAGE = 500
+
+
+def correlation_id(response: httpx.Response) -> str | None:
+    value: str | None = response.headers.get(CORRELATION_HEADER)
+    return value
+
+
+def server_message(response: httpx.Response) -> str:
+    """The human message in an error body (Genesys ``message``, OAuth ``error_description``)."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        for key in ("message", "error_description", "error", "code"):
+            value = body.get(key)
+            if isinstance(value, str) and value.strip():
+                return value.strip()[:MAX_MESSAGE]
+    fallback = response.reason_phrase or f"HTTP {response.status_code}"
+    if "html" in response.headers.get("content-type", ""):
+        return fallback  # a load balancer's error page: its markup helps nobody
+    text = response.text.strip() if response.content else ""
+    return text[:MAX_MESSAGE] or fallback
+
+
+def retry_after(response: httpx.Response, *, now_epoch: float | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date); None if unusable."""
+    raw = response.headers.get("Retry-After")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    try:
+        seconds = float(raw)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            return None
+        import time
+
+        seconds = when.timestamp() - (time.time() if now_epoch is None else now_epoch)
+    if not math.isfinite(seconds):
+        return None
+    return max(seconds, 0.0)
+
+
+_BY_STATUS: dict[int, type[ApiError]] = {
+    400: ApiValidationError,
+    401: ApiAuthError,
+    403: ApiAuthError,
+    404: ApiNotFoundError,
+    409: ApiConflictError,
+    413: ApiValidationError,
+    422: ApiValidationError,
+    429: ApiRateLimitedError,
+}
+
+
+def error_for(
+    response: httpx.Response, *, method: str, route: str, note: str | None = None
+) -> ApiError:
+    """The exception for an error answer the client will not retry (any status >= 300)."""
+    status = response.status_code
+    cls = _BY_STATUS.get(status)
+    if cls is None:
+        cls = ApiUnavailableError if status >= 500 else ApiError
+    message = f"{method} {route} -> {status}: {server_message(response)}"
+    if note:
+        message += f" ({note})"
+    kw: dict[str, Any] = {
+        "status": status,
+        "correlation_id": correlation_id(response),
+        "method": method,
+        "route": route,
+    }
+    if cls is ApiRateLimitedError:
+        return ApiRateLimitedError(message, retry_after=retry_after(response), **kw)
+    return cls(message, **kw)
+
+
+def unavailable(
+    method: str,
+    route: str,
+    response: httpx.Response | None,
+    error: BaseException | None,
+    failures: int,
+) -> ApiError:
+    """The exception once transient failures used up the retry budget."""
+    note = f"gave up after {failures} attempts"
+    if response is not None:
+        return error_for(response, method=method, route=route, note=note)
+    exc = ApiUnavailableError(
+        f"{method} {route}: {type(error).__name__} ({note})", method=method, route=route
+    )
+    exc.__cause__ = error
+    return exc
+
+
+def gate_error(method: str, route: str, closed: GateClosed, now: float) -> ApiError:
+    """The exception when the client-wide pause outlasts this request's time budget."""
+    wait = max(closed.until - now, 0.0)
+    if closed.reason == "rate_limited":
+        return ApiRateLimitedError(
+            f"{method} {route}: rate limited; the client is paused for another {wait:.0f}s, "
+            "beyond this request's time budget",
+            retry_after=wait,
+            status=429,
+            method=method,
+            route=route,
+        )
+    return ApiUnavailableError(
+        f"{method} {route}: Genesys is failing; the client is backing off for another "
+        f"{wait:.0f}s, beyond this request's time budget",
+        method=method,
+        route=route,
+    )
