@@ -120,6 +120,20 @@ class GenesysSettings(_Section):
     connect_timeout: Duration = timedelta(seconds=5)
     read_timeout: Duration = timedelta(seconds=30)
     default_phone_region: str = "US"
+    # externalcontacts profile (docs/externalcontacts.md): the ExternalSource our externalIds
+    # point at (found or created by name), the email slot, the phone slot of each canonical
+    # phone type (a partial table overrides the defaults; one slot per type), and bulk size.
+    external_source: str = Field(default="syncd", min_length=1, max_length=255)
+    email_slot: Literal["workEmail", "personalEmail", "otherEmail"] = "workEmail"
+    phone_slots: dict[str, str] = Field(
+        default_factory=lambda: {
+            "WORK": "workPhone",
+            "MOBILE": "cellPhone",
+            "HOME": "homePhone",
+            "OTHER": "otherPhone",
+        }
+    )
+    bulk_batch_size: int = Field(default=50, ge=1, le=1000)
     # Where the secret came from: "env", "file" or "config" (set by parse_settings).
     _secret_source: str | None = PrivateAttr(default=None)
 
@@ -165,6 +179,22 @@ class GenesysSettings(_Section):
             raise ValueError(f"must be a two-letter region code such as 'US' or 'DE' (got {v!r})")
         return v.upper()
 
+    @field_validator("phone_slots")
+    @classmethod
+    def _phone_slots(cls, v: dict[str, str]) -> dict[str, str]:
+        types = ("WORK", "MOBILE", "HOME", "OTHER")
+        slots = ("workPhone", "cellPhone", "homePhone", "otherPhone")
+        merged = dict(zip(types, slots, strict=True))
+        for kind, slot in v.items():
+            if kind.upper() not in types:
+                raise ValueError(f"{kind!r} is not a phone type; use {', '.join(types)}")
+            if slot not in slots:
+                raise ValueError(f"{slot!r} is not a phone slot; use {', '.join(slots)}")
+            merged[kind.upper()] = slot
+        if len(set(merged.values())) != len(merged):
+            raise ValueError(f"each slot must hold one phone type (got {merged})")
+        return merged
+
     @model_validator(mode="after")
     def _one_secret_source(self) -> GenesysSettings:
         if self.client_secret is not None and self.client_secret_file is not None:
@@ -202,11 +232,82 @@ class LoggingSettings(_Section):
         return v.lower() if isinstance(v, str) else v
 
 
+class DaemonSettings(_Section):
+    """Timings of the daemon itself (not of the sync runs)."""
+
+    heartbeat_every: Duration = timedelta(seconds=5)
+    """How often the status row is written and the leader lease renewed (standbys retry)."""
+    leader_ttl: Duration = timedelta(seconds=15)
+    """A leader that has not renewed for this long is replaced; failover takes at most
+    ``leader_ttl + heartbeat_every``."""
+    poll_every: Duration = timedelta(seconds=1)
+    """How often the leader looks for manual resync requests."""
+    stop_timeout: Duration = timedelta(seconds=30)
+    """On SIGTERM, how long a run in flight may take to finish (keep below TimeoutStopSec)."""
+    run_on_start: bool = True
+    """Run an incremental sync on becoming leader (finishes work an earlier stop left)."""
+
+    @model_validator(mode="after")
+    def _ttl_covers_renewals(self) -> DaemonSettings:
+        if self.leader_ttl < 2 * self.heartbeat_every:
+            raise ValueError(
+                "leader_ttl must be at least twice heartbeat_every, so that one late renewal "
+                "does not cost the leadership"
+            )
+        return self
+
+    @property
+    def stale_after(self) -> timedelta:
+        """A daemon whose heartbeat is older than this is presumed dead."""
+        return max(self.leader_ttl, 3 * self.heartbeat_every)
+
+
+class MetricsSettings(_Section):
+    """The optional Prometheus endpoint; ``listen = "127.0.0.1:9464"`` enables it."""
+
+    listen: str | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_listen(v)
+        return v
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        return parse_listen(self.listen) if self.listen else None
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``"127.0.0.1:9464"`` or ``"[::1]:9464"`` to ``(host, port)``."""
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"must be HOST:PORT such as '127.0.0.1:9464' (got {value!r})")
+    return host, int(port)
+
+
+class LedgerSettings(_Section):
+    """The ``[ledger]`` section; ``retention_days = 0`` keeps rows forever."""
+
+    retention_days: int = Field(default=90, ge=0, le=36500)
+    prune_batch_size: int = Field(default=5000, ge=100, le=1_000_000)
+
+    @property
+    def retention(self) -> timedelta | None:
+        """How long rows are kept, or ``None`` when pruning is off."""
+        return timedelta(days=self.retention_days) if self.retention_days else None
+
+
 class Settings(_Section):
     database: DatabaseSettings = DatabaseSettings()
     genesys: GenesysSettings
     sync: SyncSettings = SyncSettings()
     logging: LoggingSettings = LoggingSettings()
+    daemon: DaemonSettings = DaemonSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    ledger: LedgerSettings = LedgerSettings()
 
     def secrets(self) -> list[str]:
         """Every secret value this configuration holds, for the log redactor."""
@@ -363,6 +464,11 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
 def redacted_view(settings: Settings) -> dict[str, Any]:
     """The effective configuration as plain data, with every secret replaced."""
     data = settings.model_dump(mode="json")
+    for name, section in data.items():
+        for key in section:
+            current = getattr(getattr(settings, name), key)
+            if isinstance(current, timedelta):  # "30s", as written in the file, not "PT30S"
+                section[key] = f"{current.total_seconds():g}s"
     g = data["genesys"]
     if g.get("client_secret") is not None:
         g["client_secret"] = REDACTED

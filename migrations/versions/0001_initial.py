@@ -290,8 +290,8 @@ def upgrade() -> None:
         batch_op.create_index("ix_ledger_at", ["at"], unique=False)
         batch_op.create_index("ix_ledger_external_id_at", ["external_id", "at"], unique=False)
         batch_op.create_index("ix_ledger_genesys_id", ["genesys_id"], unique=False)
-        batch_op.create_index("ix_ledger_outcome", ["outcome"], unique=False)
-        batch_op.create_index("ix_ledger_run_id", ["run_id"], unique=False)
+        batch_op.create_index("ix_ledger_outcome_at", ["outcome", "at"], unique=False)
+        batch_op.create_index("ix_ledger_run_id_at", ["run_id", "at"], unique=False)
 
     op.create_table(
         "sync_requests",
@@ -343,8 +343,8 @@ def downgrade() -> None:
 
     op.drop_table("sync_requests")
     with op.batch_alter_table("ledger", schema=None) as batch_op:
-        batch_op.drop_index("ix_ledger_run_id")
-        batch_op.drop_index("ix_ledger_outcome")
+        batch_op.drop_index("ix_ledger_run_id_at")
+        batch_op.drop_index("ix_ledger_outcome_at")
         batch_op.drop_index("ix_ledger_genesys_id")
         batch_op.drop_index("ix_ledger_external_id_at")
         batch_op.drop_index("ix_ledger_at")

@@ -34,10 +34,6 @@ def check(app: AppContext, fmt: str) -> None:
     """Validate the configuration file and print the effective settings (secrets redacted)."""
     settings = app.settings
     view = redacted_view(settings)
-    view["sync"]["incremental_every"] = f"{settings.sync.incremental_every.total_seconds():g}s"
-    view["database"]["busy_timeout"] = f"{settings.database.busy_timeout.total_seconds():g}s"
-    for key in ("connect_timeout", "read_timeout"):
-        view["genesys"][key] = f"{getattr(settings.genesys, key).total_seconds():g}s"
     if fmt == "json":
         click.echo(json.dumps(view, indent=2))
         return

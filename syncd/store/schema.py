@@ -163,10 +163,10 @@ ledger = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("correlation_id", sa.String(128)),
     sa.Index("ix_ledger_at", "at"),
-    sa.Index("ix_ledger_run_id", "run_id"),
+    sa.Index("ix_ledger_run_id_at", "run_id", "at"),
     sa.Index("ix_ledger_external_id_at", "external_id", "at"),
     sa.Index("ix_ledger_genesys_id", "genesys_id"),
-    sa.Index("ix_ledger_outcome", "outcome"),
+    sa.Index("ix_ledger_outcome_at", "outcome", "at"),
 )
 
 sync_requests = sa.Table(

@@ -1,0 +1,149 @@
+"""The ledger: one row per attempted or observed change, never deleted.
+
+A remote write first appends its row with ``outcome='pending'`` (the intent, committed before
+the call), then fills in the outcome once, after the call (invariant 2). A row still
+``pending`` after a run is an intent whose outcome is unknown; the next run resolves it.
+
+Ops: create, update, drift, delete, recreate, adopt, reject, orphan, duplicate.
+Outcomes: pending, ok, failed, rejected, held, reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from syncd.store.schema import ledger
+
+OPS = (
+    "create",
+    "update",
+    "drift",
+    "delete",
+    "recreate",
+    "adopt",
+    "reject",
+    "orphan",
+    "duplicate",
+)
+OUTCOMES = ("pending", "ok", "failed", "rejected", "held", "reported")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    op: str
+    outcome: str
+    external_id: str | None = None
+    genesys_id: str | None = None
+    fields: dict[str, Any] | None = None
+    http_status: int | None = None
+    error: str | None = None
+    correlation_id: str | None = None
+    run_id: int | None = None
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def values(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "run_id": self.run_id,
+            "external_id": self.external_id,
+            "genesys_id": self.genesys_id,
+            "op": self.op,
+            "outcome": self.outcome,
+            "fields": self.fields,
+            "http_status": self.http_status,
+            "error": self.error[:2000] if self.error else None,
+            "correlation_id": self.correlation_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    id: int
+    op: str
+    outcome: str
+    external_id: str | None
+    genesys_id: str | None
+    fields: dict[str, Any] | None
+    run_id: int | None
+    at: datetime
+
+
+def append(conn: Connection, entry: Entry) -> int:
+    """Append one row; returns its id."""
+    result = conn.execute(sa.insert(ledger).values(**entry.values()).returning(ledger.c.id))
+    return int(result.scalar_one())
+
+
+def append_many(conn: Connection, entries: Sequence[Entry]) -> None:
+    if entries:
+        conn.execute(sa.insert(ledger), [e.values() for e in entries])
+
+
+def settle(
+    conn: Connection,
+    row_id: int,
+    *,
+    outcome: str,
+    genesys_id: str | None = None,
+    http_status: int | None = None,
+    error: str | None = None,
+    correlation_id: str | None = None,
+) -> None:
+    """Record the outcome of a pending intent (only a pending row can be settled)."""
+    values: dict[str, Any] = {"outcome": outcome}
+    if genesys_id is not None:
+        values["genesys_id"] = genesys_id
+    if http_status is not None:
+        values["http_status"] = http_status
+    if error is not None:
+        values["error"] = error[:2000]
+    if correlation_id is not None:
+        values["correlation_id"] = correlation_id
+    conn.execute(
+        sa.update(ledger)
+        .where(ledger.c.id == row_id)
+        .where(ledger.c.outcome == "pending")
+        .values(**values)
+    )
+
+
+def note(conn: Connection, row_id: int, *, error: str) -> None:
+    """Annotate a still-pending intent (for example: the outcome of its call is unknown)."""
+    conn.execute(sa.update(ledger).where(ledger.c.id == row_id).values(error=error[:2000]))
+
+
+def latest_pending(conn: Connection, external_id: str) -> Row | None:
+    """The newest unsettled intent of an externalId (``ix_ledger_external_id_at``)."""
+    q = (
+        sa.select(ledger)
+        .where(ledger.c.external_id == external_id)
+        .where(ledger.c.outcome == "pending")
+        .order_by(ledger.c.at.desc(), ledger.c.id.desc())
+        .limit(1)
+    )
+    row = conn.execute(q).first()
+    if row is None:
+        return None
+    m = row._mapping
+    return Row(
+        id=m["id"],
+        op=m["op"],
+        outcome=m["outcome"],
+        external_id=m["external_id"],
+        genesys_id=m["genesys_id"],
+        fields=m["fields"],
+        run_id=m["run_id"],
+        at=m["at"],
+    )
+
+
+def rows_for_run(conn: Connection, run_id: int) -> list[dict[str, Any]]:
+    """Every row a run wrote, oldest first (for reports and tests)."""
+    q = sa.select(ledger).where(ledger.c.run_id == run_id).order_by(ledger.c.id)
+    return [dict(r._mapping) for r in conn.execute(q)]

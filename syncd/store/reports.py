@@ -1,0 +1,470 @@
+"""Read-only queries behind the operators' commands (`syncd ledger`, `runs`, `contact`, `status`).
+
+Everything here reads through a caller's connection (``with db.read() as conn``) and returns
+plain dicts, so the CLI, the daemon's health endpoint and the benchmark share one query path.
+
+The ledger can hold millions of rows, so every ledger query is ``ORDER BY at, id`` with a
+``LIMIT`` over an index (``ix_ledger_at``, ``ix_ledger_external_id_at``, ...), and long
+results are read in keyset pages (``at, id`` strictly after the last row seen) instead of
+``OFFSET`` or one huge result set: memory stays flat and each page is an index range scan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.sql.elements import ColumnElement
+
+from syncd.store.leases import db_now
+from syncd.store.schema import (
+    LINK_STATES,
+    RUN_KINDS,
+    contact_links,
+    crm_contacts,
+    daemon_status,
+    ledger,
+    sync_requests,
+    sync_runs,
+)
+
+# What an operator sees of a ledger row, in this order (the surrogate ``id`` stays internal).
+LEDGER_FIELDS = (
+    "at",
+    "run_id",
+    "external_id",
+    "genesys_id",
+    "op",
+    "outcome",
+    "fields",
+    "http_status",
+    "error",
+    "correlation_id",
+)
+# Written by the engine; documented for operators, but filters accept any value.
+KNOWN_OPS = (
+    "create",
+    "update",
+    "delete",
+    "adopt",
+    "drift",
+    "recreate",
+    "orphan",
+    "duplicate",
+    "reject",
+    "resolve",
+)
+KNOWN_OUTCOMES = (
+    "pending",
+    "ok",
+    "failed",
+    "rejected",
+    "held",
+    "reported",
+    "dry_run",
+    "skipped",
+    "unknown",
+)
+RUN_COUNTERS = (
+    "created",
+    "updated",
+    "deleted",
+    "unchanged",
+    "adopted",
+    "failed",
+    "held",
+    "rejected",
+)
+DEFAULT_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class LedgerFilter:
+    """Conditions of a ledger query; empty tuples and ``None`` mean "any".
+
+    ``since`` is inclusive and ``until`` exclusive, so consecutive windows never overlap.
+    """
+
+    since: datetime | None = None
+    until: datetime | None = None
+    external_ids: tuple[str, ...] = ()
+    genesys_ids: tuple[str, ...] = ()
+    ops: tuple[str, ...] = ()
+    outcomes: tuple[str, ...] = ()
+    run_id: int | None = None
+    oldest_first: bool = False
+
+
+def _match(column: sa.Column[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+    return column == values[0] if len(values) == 1 else column.in_(values)
+
+
+def ledger_conditions(flt: LedgerFilter) -> list[ColumnElement[bool]]:
+    c = ledger.c
+    conds: list[ColumnElement[bool]] = []
+    if flt.since is not None:
+        conds.append(c.at >= flt.since)
+    if flt.until is not None:
+        conds.append(c.at < flt.until)
+    if flt.external_ids:
+        conds.append(_match(c.external_id, flt.external_ids))
+    if flt.genesys_ids:
+        conds.append(_match(c.genesys_id, flt.genesys_ids))
+    if flt.ops:
+        conds.append(_match(c.op, flt.ops))
+    if flt.outcomes:
+        conds.append(_match(c.outcome, flt.outcomes))
+    if flt.run_id is not None:
+        conds.append(c.run_id == flt.run_id)
+    return conds
+
+
+def _after(key: tuple[datetime, int], oldest_first: bool) -> ColumnElement[bool]:
+    """Rows strictly after ``key`` in the query order, written so ``at`` bounds an index range."""
+    at, row_id = key
+    c = ledger.c
+    if oldest_first:
+        return sa.and_(c.at >= at, sa.or_(c.at > at, c.id > row_id))
+    return sa.and_(c.at <= at, sa.or_(c.at < at, c.id < row_id))
+
+
+def ledger_page(
+    flt: LedgerFilter, limit: int, after: tuple[datetime, int] | None = None
+) -> sa.Select[Any]:
+    """One keyset page of the ledger as a SELECT (exposed for ``EXPLAIN`` in tests)."""
+    c = ledger.c
+    conds = ledger_conditions(flt)
+    if after is not None:
+        conds.append(_after(after, flt.oldest_first))
+    order = (c.at.asc(), c.id.asc()) if flt.oldest_first else (c.at.desc(), c.id.desc())
+    return (
+        sa.select(c.id, *(c[name] for name in LEDGER_FIELDS))
+        .where(*conds)
+        .order_by(*order)
+        .limit(limit)
+    )
+
+
+def iter_ledger(
+    conn: Connection, flt: LedgerFilter, *, limit: int | None = 100, page_size: int = DEFAULT_PAGE
+) -> Iterator[dict[str, Any]]:
+    """Matching ledger rows, newest first (or oldest first), at most ``limit`` (None = all).
+
+    Pages of ``page_size`` rows are fetched lazily, so a caller that streams the rows out
+    never holds more than one page.
+    """
+    remaining = limit
+    after: tuple[datetime, int] | None = None
+    while remaining is None or remaining > 0:
+        size = page_size if remaining is None else min(page_size, remaining)
+        rows = conn.execute(ledger_page(flt, size, after)).mappings().all()
+        for row in rows:
+            yield {name: row[name] for name in LEDGER_FIELDS}
+        if len(rows) < size:
+            return
+        after = (rows[-1]["at"], rows[-1]["id"])
+        if remaining is not None:
+            remaining -= len(rows)
+
+
+def count_ledger(conn: Connection, flt: LedgerFilter) -> int:
+    stmt = sa.select(sa.func.count()).select_from(ledger).where(*ledger_conditions(flt))
+    return int(conn.execute(stmt).scalar_one())
+
+
+# --- runs -------------------------------------------------------------------------------------
+
+
+def _run_dict(row: RowMapping) -> dict[str, Any]:
+    run = dict(row)
+    started, finished = run["started_at"], run["finished_at"]
+    run["duration_seconds"] = (finished - started).total_seconds() if finished else None
+    return run
+
+
+def list_runs(
+    conn: Connection,
+    *,
+    limit: int | None = 20,
+    kinds: Sequence[str] = (),
+    statuses: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """The newest runs first (``ix_sync_runs_started_at``)."""
+    c = sync_runs.c
+    stmt = sa.select(sync_runs).order_by(c.started_at.desc(), c.id.desc())
+    if kinds:
+        stmt = stmt.where(_match(c.kind, kinds))
+    if statuses:
+        stmt = stmt.where(_match(c.status, statuses))
+    if limit:
+        stmt = stmt.limit(limit)
+    return [_run_dict(row) for row in conn.execute(stmt).mappings()]
+
+
+def get_run(conn: Connection, run_id: int) -> dict[str, Any] | None:
+    row = conn.execute(sa.select(sync_runs).where(sync_runs.c.id == run_id)).mappings().first()
+    return _run_dict(row) if row is not None else None
+
+
+def run_error_groups(conn: Connection, run_id: int) -> list[dict[str, Any]]:
+    """The run's ledger errors, one group per distinct (HTTP status, message), biggest first."""
+    c = ledger.c
+    count = sa.func.count().label("n")
+    stmt = (
+        sa.select(c.http_status, c.error, count, sa.func.min(c.external_id).label("example"))
+        .where(c.run_id == run_id, c.error.is_not(None))
+        .group_by(c.http_status, c.error)
+        .order_by(count.desc(), c.error)
+    )
+    return [
+        {
+            "error": r.error,
+            "http_status": r.http_status,
+            "count": int(r.n),
+            "example_external_id": r.example,
+        }
+        for r in conn.execute(stmt)
+    ]
+
+
+def run_ledger_summary(conn: Connection, run_id: int) -> dict[str, int]:
+    """``{"op/outcome": count}`` for one run (``ix_ledger_run_id_at``)."""
+    c = ledger.c
+    stmt = (
+        sa.select(c.op, c.outcome, sa.func.count())
+        .where(c.run_id == run_id)
+        .group_by(c.op, c.outcome)
+        .order_by(c.op, c.outcome)
+    )
+    return {f"{op}/{outcome}": int(n) for op, outcome, n in conn.execute(stmt)}
+
+
+# --- one contact ------------------------------------------------------------------------------
+
+
+@dataclass
+class ContactReport:
+    """Everything syncd knows about one external id."""
+
+    external_id: str
+    mirror: dict[str, Any] | None
+    link: dict[str, Any] | None
+    ledger: list[dict[str, Any]] = field(default_factory=list)
+    ledger_total: int = 0
+
+    @property
+    def found(self) -> bool:
+        return self.mirror is not None or self.link is not None or self.ledger_total > 0
+
+
+def contact_report(conn: Connection, external_id: str, *, limit: int | None = 100) -> ContactReport:
+    mirror = (
+        conn.execute(sa.select(crm_contacts).where(crm_contacts.c.external_id == external_id))
+        .mappings()
+        .first()
+    )
+    link = (
+        conn.execute(sa.select(contact_links).where(contact_links.c.external_id == external_id))
+        .mappings()
+        .first()
+    )
+    flt = LedgerFilter(external_ids=(external_id,))
+    return ContactReport(
+        external_id=external_id,
+        mirror=dict(mirror) if mirror is not None else None,
+        link=dict(link) if link is not None else None,
+        ledger=list(iter_ledger(conn, flt, limit=limit)),
+        ledger_total=count_ledger(conn, flt),
+    )
+
+
+def external_id_for_genesys_id(conn: Connection, genesys_id: str) -> str | None:
+    """The external id linked to (or last ledgered with) a Genesys id: a hint for typos."""
+    found = conn.execute(
+        sa.select(contact_links.c.external_id).where(contact_links.c.genesys_id == genesys_id)
+    ).scalar()
+    if found is None:
+        found = conn.execute(
+            sa.select(ledger.c.external_id)
+            .where(ledger.c.genesys_id == genesys_id, ledger.c.external_id.is_not(None))
+            .limit(1)
+        ).scalar()
+    return str(found) if found is not None else None
+
+
+# --- status -----------------------------------------------------------------------------------
+
+
+def daemon_instances(conn: Connection) -> list[dict[str, Any]]:
+    stmt = sa.select(daemon_status).order_by(daemon_status.c.heartbeat_at.desc())
+    return [dict(row) for row in conn.execute(stmt).mappings()]
+
+
+def latest_run(conn: Connection) -> dict[str, Any] | None:
+    c = sync_runs.c
+    row = (
+        conn.execute(sa.select(sync_runs).order_by(c.started_at.desc(), c.id.desc()).limit(1))
+        .mappings()
+        .first()
+    )
+    return _run_dict(row) if row is not None else None
+
+
+def last_finished_runs(conn: Connection) -> dict[str, dict[str, Any] | None]:
+    """Per kind, the newest run that is over; dry runs are left out (they change nothing)."""
+    c = sync_runs.c
+    result: dict[str, dict[str, Any] | None] = {}
+    for kind in RUN_KINDS:
+        row = (
+            conn.execute(
+                sa.select(sync_runs)
+                .where(c.kind == kind, c.dry_run.is_(sa.false()), c.status != "running")
+                .order_by(c.started_at.desc(), c.id.desc())
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
+        result[kind] = _run_dict(row) if row is not None else None
+    return result
+
+
+def request_counts(conn: Connection) -> dict[str, Any]:
+    c = sync_requests.c
+    rows = conn.execute(
+        sa.select(c.status, sa.func.count(), sa.func.min(c.requested_at))
+        .where(c.status.in_(("pending", "running")))
+        .group_by(c.status)
+    ).all()
+    by_status = {status: (int(n), oldest) for status, n, oldest in rows}
+    pending, oldest_pending = by_status.get("pending", (0, None))
+    return {
+        "pending": pending,
+        "running": by_status.get("running", (0, None))[0],
+        "oldest_pending_at": oldest_pending,
+    }
+
+
+def link_counts(conn: Connection) -> dict[str, int]:
+    """Links per state, every known state present (zero when empty)."""
+    c = contact_links.c
+    counts = dict.fromkeys(LINK_STATES, 0)
+    for state, n in conn.execute(sa.select(c.state, sa.func.count()).group_by(c.state)):
+        counts[str(state)] = int(n)
+    return counts
+
+
+def mirror_counts(conn: Connection) -> dict[str, int]:
+    c = crm_contacts.c
+    counts = {"live": 0, "tombstoned": 0}
+    for deleted, n in conn.execute(sa.select(c.deleted, sa.func.count()).group_by(c.deleted)):
+        counts["tombstoned" if deleted else "live"] += int(n)
+    return counts
+
+
+@dataclass
+class StatusReport:
+    """A snapshot of the daemon, the runs and the sync state, for `syncd status`."""
+
+    checked_at: datetime
+    stale_after: timedelta
+    instances: list[dict[str, Any]]
+    current_run: dict[str, Any] | None
+    last_runs: dict[str, dict[str, Any] | None]
+    requests: dict[str, Any]
+    links: dict[str, int]
+    mirror: dict[str, int]
+
+    def __post_init__(self) -> None:
+        for inst in self.instances:
+            age = (self.checked_at - inst["heartbeat_at"]).total_seconds()
+            inst["heartbeat_age_seconds"] = age
+            inst["alive"] = age <= self.stale_after.total_seconds() and inst["state"] != "stopped"
+
+    @property
+    def live_instances(self) -> list[dict[str, Any]]:
+        return [i for i in self.instances if i["alive"]]
+
+    @property
+    def leader(self) -> dict[str, Any] | None:
+        return next((i for i in self.live_instances if i["is_leader"]), None)
+
+    @property
+    def scheduler(self) -> dict[str, Any] | None:
+        """Whose schedule to show: the live leader, else the freshest instance."""
+        return self.leader or (self.instances[0] if self.instances else None)
+
+
+def status_report(
+    conn: Connection, *, stale_after: timedelta, now: datetime | None = None
+) -> StatusReport:
+    """Everything `syncd status` shows, aged by the database's clock unless ``now`` is given.
+
+    Heartbeats are written with :func:`syncd.store.leases.db_now`, so they are aged with it
+    too: a skewed clock on the operator's host cannot make a live daemon look dead.
+    """
+    latest = latest_run(conn)
+    return StatusReport(
+        checked_at=now if now is not None else db_now(conn),
+        stale_after=stale_after,
+        instances=daemon_instances(conn),
+        current_run=latest if latest is not None and latest["status"] == "running" else None,
+        last_runs=last_finished_runs(conn),
+        requests=request_counts(conn),
+        links=link_counts(conn),
+        mirror=mirror_counts(conn),
+    )
+
+
+# --- health -----------------------------------------------------------------------------------
+
+EXIT_HEALTHY = 0
+EXIT_DEGRADED = 1
+EXIT_UNKNOWN = 3  # the database cannot be read: health cannot be told
+EXIT_DOWN = 4
+UNHEALTHY_RUN_STATUSES = ("failed", "held")
+
+
+@dataclass(frozen=True)
+class Health:
+    """The verdict of `syncd status`: ``healthy``, ``degraded`` or ``down``, with reasons."""
+
+    state: str
+    exit_code: int
+    problems: tuple[str, ...] = ()
+
+
+def evaluate_health(report: StatusReport) -> Health:
+    """Down (no live daemon) beats degraded (something needs an operator) beats healthy."""
+    problems: list[str] = []
+    down = False
+    stale = report.stale_after.total_seconds()
+    if not report.instances:
+        down = True
+        problems.append("no daemon has ever reported to this database (is `syncd run` running?)")
+    elif not report.live_instances:
+        down = True
+        freshest = report.instances[0]
+        problems.append(
+            f"no live daemon: the freshest heartbeat ({freshest['instance_id']} on "
+            f"{freshest['hostname']}) is {freshest['heartbeat_age_seconds']:.0f}s old "
+            f"(stale after {stale:.0f}s)"
+        )
+    elif report.leader is None and any(i["state"] != "starting" for i in report.live_instances):
+        problems.append("daemons are alive but none is the leader: nothing is syncing")
+    for state in ("failed", "held"):
+        if report.links.get(state):
+            problems.append(f"{report.links[state]} contact link(s) in state {state}")
+    for kind, run in report.last_runs.items():
+        if run is not None and run["status"] in UNHEALTHY_RUN_STATUSES:
+            reason = f": {run['error']}" if run.get("error") else ""
+            problems.append(f"the last {kind} run (#{run['id']}) ended {run['status']}{reason}")
+    if down:
+        return Health("down", EXIT_DOWN, tuple(problems))
+    if problems:
+        return Health("degraded", EXIT_DEGRADED, tuple(problems))
+    return Health("healthy", EXIT_HEALTHY)

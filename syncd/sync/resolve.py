@@ -1,0 +1,250 @@
+"""Resolving pending intents left by a crash or an unknown outcome, before any new work.
+
+- ``pending_create``: look the contact up by externalId (search lags, so retry a few times
+  within the run). Found: link it, the intent is settled ``ok``. Not found: defer; only after
+  ``absent_checks`` runs *and* the grace period is the create considered never applied and
+  sent again. Never re-created blindly (invariant 1).
+- ``pending_update``: GET the contact; the intent is ``ok`` if Genesys holds its new values,
+  else ``failed`` ("not applied"), and the row is diffed again against what the GET showed.
+- ``pending_delete``: GET; a 404 means it was applied, otherwise it is diffed again.
+
+Each resolved externalId comes back as ``(external_id, view)`` for the run to re-process
+with what was just observed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+
+from syncd.errors import ApiError, ApiNotFoundError
+from syncd.genesys.api import ContactsApi
+from syncd.logs import get_logger
+from syncd.model import RemoteContact
+from syncd.store import ledger, links
+from syncd.store.db import Database
+from syncd.store.links import PENDING_STATES, Link
+from syncd.sync.diff import Remote, RemoteView
+from syncd.sync.options import EngineOptions
+from syncd.sync.plan import canonical_remote
+
+log = get_logger("syncd.sync")
+
+Resolved = tuple[str, RemoteView]
+
+
+class Resolver:
+    def __init__(
+        self,
+        db: Database,
+        api: ContactsApi,
+        options: EngineOptions,
+        *,
+        run_id: int | None,
+        clock: Callable[[], datetime],
+        tally: Counter[str],
+    ) -> None:
+        self.db, self.api, self.options = db, api, options
+        self.run_id, self.clock, self.tally = run_id, clock, tally
+
+    async def resolve_all(self) -> list[Resolved]:
+        """Resolve every pending link; returns the externalIds to diff again."""
+        out: list[Resolved] = []
+        after: str | None = None
+        gate = asyncio.Semaphore(self.options.max_in_flight)
+
+        async def one(link: Link) -> None:
+            async with gate:
+                try:
+                    resolved = await self._resolve(link)
+                except ApiError as exc:
+                    self.tally["failed"] += 1
+                    log.warning(
+                        "sync.intent.unresolved",
+                        external_id=link.external_id,
+                        state=link.state,
+                        error=str(exc),
+                    )
+                    return
+                if resolved is not None:
+                    out.append(resolved)
+
+        while True:
+            with self.db.read() as conn:
+                keys = links.keys_in_states(conn, PENDING_STATES, after=after)
+                found = links.get_links(conn, keys)
+            if not keys:
+                return out
+            after = keys[-1]
+            await asyncio.gather(*(one(found[k]) for k in keys if k in found))
+
+    async def _resolve(self, link: Link) -> Resolved | None:
+        if link.state == "pending_create":
+            return await self._create(link)
+        if link.state == "pending_update":
+            return await self._update(link)
+        return await self._delete(link)
+
+    async def _lookup(self, external_id: str) -> list[Remote]:
+        delay = self.options.lookup_delay.total_seconds()
+        for attempt in range(max(1, self.options.lookup_attempts)):
+            if attempt and delay:
+                await asyncio.sleep(delay)
+            found = await self.api.find_by_external_id(external_id)
+            if found:
+                return self._unclaimed(external_id, found)
+        return []
+
+    def _unclaimed(self, external_id: str, found: list[RemoteContact]) -> list[Remote]:
+        """Drop contacts another link already owns; oldest first."""
+        ordered = sorted(
+            found, key=lambda r: (r.date_created is None, r.date_created, r.genesys_id)
+        )
+        with self.db.read() as conn:
+            claimed = links.links_by_genesys_id(conn, [r.genesys_id for r in ordered])
+        return [
+            canonical_remote(r, self.options.default_region)
+            for r in ordered
+            if r.genesys_id not in claimed or claimed[r.genesys_id].external_id == external_id
+        ]
+
+    async def _create(self, link: Link) -> Resolved | None:
+        ext = link.external_id
+        found = await self._lookup(ext)
+        now = self.clock()
+        with self.db.read() as conn:
+            intent = ledger.latest_pending(conn, ext)
+        if found:
+            pick, rest = found[0], tuple(found[1:])
+            with self.db.write() as conn:
+                if intent is not None:
+                    ledger.settle(
+                        conn,
+                        intent.id,
+                        outcome="ok",
+                        genesys_id=pick.genesys_id,
+                        error="outcome confirmed later: found by externalId",
+                    )
+                links.save_link(
+                    conn,
+                    link.evolve(
+                        state="synced",
+                        genesys_id=pick.genesys_id,
+                        synced_content=pick.contact.content(),
+                        synced_hash=pick.hash,
+                        attempts=0,
+                        next_attempt_at=None,
+                        last_error=None,
+                    ),
+                )
+            self.tally["created"] += 1
+            log.info("sync.intent.resolved", external_id=ext, op="create", applied=True)
+            return ext, RemoteView(observed=True, linked=pick, others=rest)
+        checks = link.attempts + 1
+        grace_over = link.next_attempt_at is None or now >= link.next_attempt_at
+        if checks >= self.options.absent_checks and grace_over:
+            with self.db.write() as conn:
+                if intent is not None:
+                    ledger.settle(
+                        conn,
+                        intent.id,
+                        outcome="failed",
+                        error=(
+                            f"not applied: not found by externalId in {checks} checks over the "
+                            "grace period; creating it again"
+                        ),
+                    )
+                links.save_link(
+                    conn,
+                    link.evolve(
+                        state="failed",
+                        genesys_id=None,
+                        attempts=0,
+                        next_attempt_at=None,
+                        last_error="create not applied; re-sent",
+                    ),
+                )
+            log.info("sync.intent.resolved", external_id=ext, op="create", applied=False)
+            return ext, RemoteView(observed=True)
+        with self.db.write() as conn:
+            links.save_link(
+                conn,
+                link.evolve(
+                    attempts=checks,
+                    last_error="create outcome unknown; not found by externalId yet (search lags)",
+                ),
+            )
+        self.tally["waiting"] += 1
+        return None
+
+    async def _update(self, link: Link) -> Resolved | None:
+        ext, gid = link.external_id, link.genesys_id
+        assert gid is not None
+        with self.db.read() as conn:
+            intent = ledger.latest_pending(conn, ext)
+        try:
+            found = await self.api.get(gid)
+        except ApiNotFoundError:
+            with self.db.write() as conn:
+                if intent is not None:
+                    ledger.settle(
+                        conn,
+                        intent.id,
+                        outcome="failed",
+                        http_status=404,
+                        error="the contact was deleted in Genesys",
+                    )
+                links.save_link(conn, link.evolve(state="synced"))
+            return ext, RemoteView(observed=True, linked=None, confirmed_missing=True)
+        remote = canonical_remote(found, self.options.default_region)
+        content = remote.contact.content()
+        wanted = (intent.fields or {}) if intent else {}
+        applied = bool(wanted) and all(content.get(f) == v[1] for f, v in wanted.items())
+        with self.db.write() as conn:
+            if intent is not None:
+                ledger.settle(
+                    conn,
+                    intent.id,
+                    outcome="ok" if applied else "failed",
+                    error="outcome confirmed later by GET"
+                    if applied
+                    else "not applied (interrupted before the write); diffed again",
+                )
+            if applied:
+                link = link.evolve(synced_content=content, synced_hash=remote.hash)
+            links.save_link(conn, link.evolve(state="synced"))
+        return ext, RemoteView(observed=True, linked=remote)
+
+    async def _delete(self, link: Link) -> Resolved | None:
+        ext, gid = link.external_id, link.genesys_id
+        assert gid is not None
+        with self.db.read() as conn:
+            intent = ledger.latest_pending(conn, ext)
+        try:
+            found = await self.api.get(gid)
+        except ApiNotFoundError:
+            with self.db.write() as conn:
+                if intent is not None:
+                    ledger.settle(
+                        conn,
+                        intent.id,
+                        outcome="ok",
+                        http_status=404,
+                        error="outcome confirmed later: the contact is gone",
+                    )
+                links.delete_link(conn, ext)
+            self.tally["deleted"] += 1
+            return None
+        with self.db.write() as conn:
+            if intent is not None:
+                ledger.settle(
+                    conn,
+                    intent.id,
+                    outcome="failed",
+                    error="not applied (interrupted before the write); diffed again",
+                )
+            links.save_link(conn, link.evolve(state="synced"))
+        remote = canonical_remote(found, self.options.default_region)
+        return ext, RemoteView(observed=True, linked=remote)

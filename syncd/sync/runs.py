@@ -1,0 +1,141 @@
+"""The executor the daemon calls (``syncd.sync.runs:create_executor``), and the run API.
+
+:class:`EngineExecutor` is :class:`syncd.daemon.runner.RunExecutor` backed by the engine
+(:mod:`syncd.sync.engine`): it holds the single-writer ``sync`` lease for the whole run
+(invariant 7), builds a Genesys client per run and runs the engine in its own event loop.
+``syncd sync`` uses it too, so a foreground run and the daemon exclude each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from syncd.config import Settings
+from syncd.genesys.api import ContactsApi
+from syncd.store import leases
+from syncd.store.db import Database
+from syncd.sync.engine import AnyStop, Engine, Progress, RunReport, RunSpec
+from syncd.sync.executor import Hooks, PlanEntry, Stop
+from syncd.sync.options import EngineOptions
+
+if TYPE_CHECKING:
+    # The daemon owns the seam (RunRequest in, RunOutcome out); imported lazily at run time
+    # so that sync/ does not depend on daemon/ at import time.
+    from syncd.daemon.runner import RunOutcome, RunRequest
+
+__all__ = ["Engine", "EngineExecutor", "RunReport", "RunSpec", "create_executor"]
+
+SYNC_LEASE_TTL = timedelta(seconds=60)
+SYNC_LEASE_RENEW = timedelta(seconds=15)
+ApiFactory = Callable[[], ContactsApi]
+
+
+class EngineExecutor:
+    """:class:`syncd.daemon.runner.RunExecutor` backed by the engine: holds the ``sync`` lease
+    for the run, builds a client per run, runs the engine in its own event loop."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        *,
+        instance_id: str | None = None,
+        api_factory: ApiFactory | None = None,
+        options: EngineOptions | None = None,
+        hooks: Hooks | None = None,
+    ) -> None:
+        self.settings, self.db, self.instance_id = settings, db, instance_id
+        self.options = options or EngineOptions.from_settings(settings)
+        self.api_factory = api_factory or self._client
+        self.hooks = hooks
+
+    def _client(self) -> ContactsApi:
+        from syncd.genesys.client import GenesysClient
+
+        return GenesysClient.from_settings(self.settings.genesys)
+
+    def execute(
+        self,
+        request: RunRequest,
+        *,
+        trigger: str,
+        stop: threading.Event | None = None,
+        started: Callable[[int], None] | None = None,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+        on_plan: Callable[[PlanEntry], None] | None = None,
+    ) -> RunOutcome:
+        from syncd.daemon.runner import RunOutcome
+
+        report = self.run(
+            request,
+            trigger=trigger,
+            stop=stop,
+            started=started,
+            dry_run=dry_run,
+            progress=progress,
+            on_plan=on_plan,
+        )
+        return RunOutcome(report.run_id, report.status, report.exit_code, report.error)
+
+    def run(
+        self,
+        request: RunRequest,
+        *,
+        trigger: str,
+        stop: threading.Event | None = None,
+        started: Callable[[int], None] | None = None,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+        on_plan: Callable[[PlanEntry], None] | None = None,
+    ) -> RunReport:
+        """Like :meth:`execute`, returning the full report (the CLI prints it)."""
+        spec = RunSpec(
+            kind=request.kind,
+            external_ids=tuple(request.external_ids),
+            allow_mass_delete=request.allow_mass_delete,
+            dry_run=dry_run,
+        )
+        holder = leases.holder_id("sync", self.instance_id)
+        with leases.hold(
+            self.db, leases.SYNC_LEASE, holder, SYNC_LEASE_TTL, renew_every=SYNC_LEASE_RENEW
+        ) as lease:
+            return asyncio.run(
+                self._run(spec, trigger, AnyStop(stop, lease.lost), started, progress, on_plan)
+            )
+
+    async def _run(
+        self,
+        spec: RunSpec,
+        trigger: str,
+        stop: Stop,
+        started: Callable[[int], None] | None,
+        progress: Progress | None,
+        on_plan: Callable[[PlanEntry], None] | None,
+    ) -> RunReport:
+        api = self.api_factory()
+        try:
+            engine = Engine(
+                self.db,
+                api,
+                self.options,
+                hooks=self.hooks,
+                progress=progress,
+                on_plan=on_plan,
+                instance_id=self.instance_id,
+            )
+            return await engine.run(spec, trigger=trigger, stop=stop, started=started)
+        finally:
+            await api.aclose()
+
+    def close(self) -> None:
+        """Nothing held between runs (the client lives for one run)."""
+
+
+def create_executor(*, settings: Settings, db: Database, instance_id: str) -> EngineExecutor:
+    """The daemon's factory (``syncd.sync.runs:create_executor``)."""
+    return EngineExecutor(settings, db, instance_id=instance_id)

@@ -1,0 +1,1 @@
+"""Tests of the daemon, its leases, manual requests and the systemd unit."""

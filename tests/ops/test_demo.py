@@ -1,0 +1,72 @@
+"""`syncd demo`, the README's first command, run as a user would: a subprocess in a clean folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.slow
+def test_demo_from_a_clean_directory(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "syncd", "demo"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    config = tmp_path / "syncd-demo" / "config.toml"
+    assert (tmp_path / "syncd-demo" / "syncd.db").is_file()
+    assert f"syncd --config {Path('syncd-demo') / 'config.toml'} ledger" in proc.stdout
+
+    ledger = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "syncd",
+            "--config",
+            str(config),
+            "ledger",
+            "--limit",
+            "0",
+            "--format",
+            "json",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    rows = json.loads(ledger.stdout)
+    ops = Counter((r["op"], r["outcome"]) for r in rows)
+    assert ops[("create", "ok")] >= 280
+    assert ops[("update", "ok")] == 3
+    assert ops[("delete", "ok")] == 1
+    assert ops[("drift", "ok")] == 1
+    assert not [r for r in rows if r["outcome"] in ("pending", "failed")]
+    drift = next(r for r in rows if r["op"] == "drift")
+    assert drift["fields"]["last_name"] == ["Edited-By-Hand", "Brown"]
+
+    runs = subprocess.run(
+        [sys.executable, "-m", "syncd", "--config", str(config), "runs", "--format", "json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert [r["status"] for r in json.loads(runs.stdout)] == ["succeeded", "succeeded"]

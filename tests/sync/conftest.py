@@ -1,0 +1,338 @@
+"""Engine test harness: the real emulator in-process, the real client over ASGI, a real database.
+
+The mirror is written with plain SQL (the ETL contract); hand edits in Genesys go through the
+API with a second client, as a person in the Genesys UI would, and are remembered so that
+tests can tell syncd's writes from a human's in the emulator's write log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from pydantic import SecretStr
+from starlette.applications import Starlette
+
+from syncd.config import GenesysSettings
+from syncd.emulator import EmulatorConfig, create_app
+from syncd.genesys.client import GenesysClient
+from syncd.genesys.retry import RetryPolicy
+from syncd.model import Contact, Organization, Phone
+from syncd.store.db import Database
+from syncd.store.schema import (
+    contact_links,
+    crm_contacts,
+    ledger,
+    mirror_changes,
+    remote_snapshot,
+    sync_runs,
+)
+from syncd.sync.executor import Hooks, PlanEntry
+from syncd.sync.guards import DeleteLimits
+from syncd.sync.options import EngineOptions
+from syncd.sync.runs import Engine, RunReport, RunSpec
+
+CLIENT_ID = "syncd-emulator"
+CLIENT_SECRET = "emulator-secret"
+
+FAST_OPTIONS = EngineOptions(
+    limits=DeleteLimits(max_count=1000, max_percent=100.0),
+    batch_size=7,  # small, so that batching and keyset paging are exercised
+    page_size=100,
+    lookup_attempts=2,
+    lookup_delay=timedelta(0),
+    create_grace=timedelta(0),
+    backoff_base=timedelta(seconds=60),
+)
+
+
+def genesys_settings(**overrides: Any) -> GenesysSettings:
+    values: dict[str, Any] = {
+        "client_id": CLIENT_ID,
+        "client_secret": SecretStr(CLIENT_SECRET),
+        "api_url": "http://127.0.0.1/api/v2",
+        "login_url": "http://127.0.0.1",
+        "requests_per_minute": 100_000,
+        "max_in_flight": 8,
+    }
+    values.update(overrides)
+    return GenesysSettings(**values)
+
+
+class VirtualTime:
+    """Monotonic time that sleeping advances at once: the client's backoff, pauses and
+    breaker cost no wall time in tests (the emulator keeps real time)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+    async def sleep(self, seconds: float) -> None:
+        self.offset += max(0.0, seconds)
+        await asyncio.sleep(0)
+
+
+def make_client(app: Starlette) -> GenesysClient:
+    clock = VirtualTime()
+    return GenesysClient.from_settings(
+        genesys_settings(),
+        transport=httpx.ASGITransport(app=app),
+        retry=RetryPolicy.testing(max_attempts=3),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+
+
+class CrashError(BaseException):
+    """A simulated process death: not an Exception, so nothing in the engine catches it."""
+
+
+@dataclass
+class CrashAt(Hooks):
+    """Raise :class:`CrashError` at one step of the intent protocol for one op."""
+
+    step: str  # "after_intent" | "after_write"
+    op: str | None = None
+    external_id: str | None = None
+    fired: int = 0
+
+    def _maybe(self, step: str, external_id: str, op: str) -> None:
+        if step != self.step or self.fired:
+            return
+        if self.op not in (None, op) or self.external_id not in (None, external_id):
+            return
+        self.fired += 1
+        raise CrashError(f"crash {step} {op} {external_id}")
+
+    def after_intent(self, external_id: str, op: str) -> None:
+        self._maybe("after_intent", external_id, op)
+
+    def after_write(self, external_id: str, op: str) -> None:
+        self._maybe("after_write", external_id, op)
+
+
+def person(ext: str, first: str = "Ada", last: str = "Lovelace", **extra: Any) -> dict[str, Any]:
+    """Mirror row values for ``crm_contacts``."""
+    row: dict[str, Any] = {
+        "external_id": ext,
+        "first_name": first,
+        "last_name": last,
+        "email": f"{ext.lower()}@example.com",
+        "phone_numbers": [{"number": "+1 415 555 0100", "type": "WORK"}],
+        "organization_id": None,
+        "organization_name": None,
+        "deleted": False,
+    }
+    row.update(extra)
+    return row
+
+
+@dataclass
+class Harness:
+    db: Database
+    app: Starlette
+    options: EngineOptions = FAST_OPTIONS
+    hand_writes: list[dict[str, Any]] = field(default_factory=list)
+    plan: list[PlanEntry] = field(default_factory=list)
+
+    @property
+    def em(self) -> Any:
+        return self.app.state.emulator
+
+    # -- the CRM mirror (plain SQL, as an ETL job would) ----------------------------------
+
+    def upsert(self, *rows: dict[str, Any]) -> None:
+        with self.db.write() as conn:
+            for row in rows:
+                values = {k: v for k, v in row.items() if k != "external_id"}
+                values.setdefault("deleted", False)
+                found = conn.execute(
+                    sa.update(crm_contacts)
+                    .where(crm_contacts.c.external_id == row["external_id"])
+                    .values(**values)
+                )
+                if found.rowcount == 0:
+                    conn.execute(sa.insert(crm_contacts).values(**row))
+
+    def tombstone(self, *exts: str) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                sa.update(crm_contacts)
+                .where(crm_contacts.c.external_id.in_(exts))
+                .values(deleted=True)
+            )
+
+    def remove_rows(self, *exts: str) -> None:
+        with self.db.write() as conn:
+            conn.execute(sa.delete(crm_contacts).where(crm_contacts.c.external_id.in_(exts)))
+
+    # -- runs --------------------------------------------------------------------------------
+
+    def run(
+        self,
+        kind: str = "incremental",
+        *,
+        hooks: Hooks | None = None,
+        stop: Any = None,
+        options: EngineOptions | None = None,
+        clock: Callable[[], datetime] | None = None,
+        **spec: Any,
+    ) -> RunReport:
+        async def go() -> RunReport:
+            client = make_client(self.app)
+            try:
+                engine = Engine(
+                    self.db,
+                    client,
+                    options or self.options,
+                    hooks=hooks,
+                    on_plan=self.plan.append,
+                    clock=clock or (lambda: datetime.now(UTC)),
+                )
+                return await engine.run(RunSpec(kind=kind, **spec), stop=stop)  # type: ignore[arg-type]
+            finally:
+                await client.aclose()
+
+        self.plan.clear()
+        return asyncio.run(go())
+
+    # -- hand edits in Genesys (through the API, like a person would) --------------------
+
+    def _by_hand(self, action: Callable[[GenesysClient], Any]) -> Any:
+        """A person's edit: applied reliably (faults paused), remembered as not syncd's."""
+        knobs = ("error_rate", "write_error_rate", "lost_ack_rate")
+        saved = {k: v for k, v in self.em.fault_settings().items() if k in knobs}
+        self.em.set_faults(**dict.fromkeys(knobs, 0.0))
+        try:
+            return self._by_hand_unfaulted(action)
+        finally:
+            self.em.set_faults(**saved)
+
+    def _by_hand_unfaulted(self, action: Callable[[GenesysClient], Any]) -> Any:
+        before = len(self.em.write_log())
+
+        async def go() -> Any:
+            client = make_client(self.app)
+            try:
+                return await action(client)
+            finally:
+                await client.aclose()
+
+        result = asyncio.run(go())
+        self.hand_writes.extend(self.em.write_log()[before:])
+        return result
+
+    def hand_edit(self, gid: str, **fields: Any) -> None:
+        current = self.remote_by_id()[gid]
+        contact = _replace_contact(current, fields)
+
+        async def go(client: GenesysClient) -> Any:
+            return await client.patch(gid, dict.fromkeys(fields), contact=contact)
+
+        self._by_hand(go)
+
+    def hand_delete(self, gid: str) -> None:
+        self._by_hand(lambda client: client.delete(gid))
+
+    def hand_create(self, ext: str, first: str = "Hand", last: str = "Made") -> str:
+        contact = Contact(external_id=ext, first_name=first, last_name=last)
+        result = self._by_hand(lambda client: client.create(contact))
+        return str(result.genesys_id)
+
+    # -- looking --------------------------------------------------------------------------
+
+    def remote(self) -> list[dict[str, Any]]:
+        return list(self.em.contacts())
+
+    def remote_by_id(self) -> dict[str, dict[str, Any]]:
+        return {c["id"]: c for c in self.remote()}
+
+    def remote_by_ext(self) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        for c in self.remote():
+            out.setdefault(c.get("externalId") or "", []).append(c)
+        return out
+
+    def syncd_writes(self) -> list[dict[str, Any]]:
+        """Writes the emulator applied that were not made by hand."""
+        hand = {(w["op"], w["id"], w["at"]) for w in self.hand_writes}
+        return [w for w in self.em.write_log() if (w["op"], w["id"], w["at"]) not in hand]
+
+    def api_writes(self) -> list[dict[str, Any]]:
+        return [
+            r
+            for r in self.em.request_log()
+            if r["method"] in ("POST", "PATCH", "PUT", "DELETE") and "/oauth" not in r["path"]
+        ]
+
+    def ledger(self, **where: Any) -> list[dict[str, Any]]:
+        q = sa.select(ledger).order_by(ledger.c.id)
+        for k, v in where.items():
+            q = q.where(ledger.c[k] == v)
+        with self.db.read() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def links(self) -> dict[str, dict[str, Any]]:
+        with self.db.read() as conn:
+            rows = conn.execute(sa.select(contact_links))
+            return {r.external_id: dict(r._mapping) for r in rows}
+
+    def changes(self) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            q = sa.select(mirror_changes).order_by(mirror_changes.c.id)
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def runs(self) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            return [dict(r._mapping) for r in conn.execute(sa.select(sync_runs))]
+
+    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every table syncd's engine may touch, for before/after comparisons."""
+        tables = (crm_contacts, mirror_changes, contact_links, ledger, sync_runs, remote_snapshot)
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        with self.db.read() as conn:
+            for t in tables:
+                rows = conn.execute(sa.select(t)).all()
+                out[t.name] = sorted(
+                    tuple(json.dumps(v, default=str, sort_keys=True) for v in r) for r in rows
+                )
+        return out
+
+
+def _replace_contact(doc: dict[str, Any], fields: dict[str, Any]) -> Contact:
+    org = doc.get("externalOrganization")
+    contact = Contact(
+        external_id=doc.get("externalId") or "",
+        first_name=doc.get("firstName"),
+        last_name=doc.get("lastName"),
+        email=doc.get("email"),
+        phone_numbers=tuple(
+            Phone(p["number"], p.get("type") or "WORK") for p in doc.get("phoneNumbers") or ()
+        ),
+        organization=Organization(org.get("id"), org.get("name")) if org else None,
+    )
+    return replace(contact, **fields)
+
+
+@pytest.fixture
+def emulator_app() -> Starlette:
+    return create_app(
+        EmulatorConfig(
+            requests_per_minute=1_000_000, client_id=CLIENT_ID, client_secret=CLIENT_SECRET
+        )
+    )
+
+
+@pytest.fixture
+def h(db: Database, emulator_app: Starlette) -> Harness:
+    return Harness(db, emulator_app)

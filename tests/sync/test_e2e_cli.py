@@ -1,0 +1,262 @@
+"""End to end: `syncd` processes against a real emulator process, as an operator would run them.
+
+The emulator's request log must show exactly the minimal calls: one write per changed
+contact, ceil(N/100) listing pages per full reconcile, zero writes when nothing changed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from syncd.store.db import open_database
+from syncd.store.schema import contact_links, crm_contacts, ledger
+from tests.sync.conftest import CLIENT_ID, CLIENT_SECRET, person
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def emulator_url() -> Iterator[str]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "syncd",
+            "emulator",
+            "--port",
+            "0",
+            "--requests-per-minute",
+            "100000",
+            "--client-id",
+            CLIENT_ID,
+            "--client-secret",
+            CLIENT_SECRET,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "listening on" in line, line
+        yield line.strip().rsplit(" ", 1)[-1]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+class Cli:
+    def __init__(self, tmp: Path, url: str, database_url: str) -> None:
+        self.url = url
+        self.config = tmp / "config.toml"
+        self.config.write_text(
+            f"""
+[database]
+url = "{database_url}"
+
+[genesys]
+api_url = "{url}/api/v2"
+login_url = "{url}"
+client_id = "{CLIENT_ID}"
+client_secret = "{CLIENT_SECRET}"
+requests_per_minute = 100000
+
+[sync]
+max_delete_count = 100
+max_delete_percent = 50
+""",
+            encoding="utf-8",
+        )
+        self.config.chmod(0o600)
+        self.db = open_database(database_url)
+        self.seen = 0
+
+    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "SYNCD_CONFIG": str(self.config)}
+        return subprocess.run(
+            [sys.executable, "-m", "syncd", "--log-level", "warning", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+
+    def new_requests(self) -> list[tuple[str, str]]:
+        """API requests since the last call (token requests left out)."""
+        log = httpx.get(f"{self.url}/__emulator/requests").json()
+        fresh, self.seen = log[self.seen :], len(log)
+        return [(r["method"], r["route"]) for r in fresh if "oauth" not in r["route"]]
+
+    def contacts(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = httpx.get(f"{self.url}/__emulator/contacts").json()
+        return result
+
+    def write_mirror(self, *rows: dict[str, Any]) -> None:
+        with self.db.write() as conn:
+            for row in rows:
+                ext = row["external_id"]
+                conn.execute(sa.delete(crm_contacts).where(crm_contacts.c.external_id == ext))
+                conn.execute(sa.insert(crm_contacts).values(**row))
+
+
+@pytest.fixture
+def cli(tmp_path: Path, emulator_url: str, database_url: str) -> Iterator[Cli]:
+    c = Cli(tmp_path, emulator_url, database_url)
+    try:
+        yield c
+    finally:
+        c.db.dispose()
+
+
+POST, PATCH, DELETE = (
+    ("POST", "/api/v2/contacts"),
+    ("PATCH", "/api/v2/contacts/{contactId}"),
+    (
+        "DELETE",
+        "/api/v2/contacts/{contactId}",
+    ),
+)
+LIST = ("GET", "/api/v2/contacts")
+
+
+def test_import_sync_edit_sync_delete_sync(cli: Cli, tmp_path: Path) -> None:
+    assert cli("db", "upgrade").returncode == 0
+    n = 150
+    jsonl = tmp_path / "crm.jsonl"
+    have_import = "import" in cli("mirror", "--help").stdout
+    rows = [person(f"E-{i:03}") for i in range(n)]
+    if have_import:
+        with jsonl.open("w", encoding="utf-8") as f:
+            for r in rows:
+                f.write(
+                    json.dumps(
+                        {
+                            "externalId": r["external_id"],
+                            "firstName": r["first_name"],
+                            "lastName": r["last_name"],
+                            "email": r["email"],
+                            "phoneNumbers": r["phone_numbers"],
+                        }
+                    )
+                    + "\n"
+                )
+        result = cli("mirror", "import", str(jsonl))
+        assert result.returncode == 0, result.stderr
+    else:
+        cli.write_mirror(*rows)
+
+    result = cli("sync")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "created" in result.stdout
+    assert cli.new_requests() == [POST] * n
+    assert len(cli.contacts()) == n
+
+    result = cli("sync")  # nothing changed: not a single call
+    assert result.returncode == 0
+    assert cli.new_requests() == []
+
+    result = cli("sync", "--full")
+    assert result.returncode == 0, result.stdout
+    assert cli.new_requests() == [LIST] * math.ceil(n / 100)
+
+    # Edit three contacts in the CRM, one only in formatting (no call for that one).
+    cli.write_mirror(
+        person("E-001", first="Changed"),
+        person("E-002", last="Changed"),
+        person("E-003", email="  E-003@EXAMPLE.COM "),
+    )
+    result = cli("sync", "--dry-run")
+    assert result.returncode == 0
+    assert "first_name: Ada → Changed" in result.stdout
+    assert cli.new_requests() == []
+    result = cli("sync")
+    assert result.returncode == 0
+    assert cli.new_requests() == [PATCH, PATCH]
+
+    # A snapshot import without some rows tombstones them; the next sync deletes them.
+    gone = {"E-010", "E-011", "E-012"}
+    if have_import:
+        with jsonl.open("w", encoding="utf-8") as f:
+            for i in range(n):
+                ext = f"E-{i:03}"
+                if ext in gone:
+                    continue
+                r = person(ext)
+                f.write(
+                    json.dumps(
+                        {
+                            "externalId": ext,
+                            "firstName": r["first_name"],
+                            "lastName": r["last_name"],
+                            "email": r["email"],
+                            "phoneNumbers": r["phone_numbers"],
+                        }
+                    )
+                    + "\n"
+                )
+        assert cli("mirror", "import", "--snapshot", str(jsonl)).returncode in (0, 1)
+        requests_after_import = cli.new_requests()
+        assert requests_after_import == []
+    else:
+        with cli.db.write() as conn:
+            conn.execute(
+                sa.update(crm_contacts)
+                .where(crm_contacts.c.external_id.in_(gone))
+                .values(deleted=True)
+            )
+    result = cli("sync")
+    assert result.returncode == 0, result.stdout
+    new = cli.new_requests()
+    assert new.count(DELETE) == 3
+    assert all(r in (PATCH, DELETE) for r in new)  # the snapshot reverted E-001..E-003
+    assert {c["externalId"] for c in cli.contacts()} == {f"E-{i:03}" for i in range(n)} - gone
+
+    result = cli("sync", "--full")
+    assert result.returncode == 0
+    assert cli.new_requests() == [LIST] * math.ceil((n - 3) / 100)
+    with cli.db.read() as conn:
+        pending = conn.execute(sa.select(ledger).where(ledger.c.outcome == "pending")).all()
+        assert pending == []
+        assert conn.execute(sa.select(sa.func.count()).select_from(contact_links)).scalar() == n - 3
+
+
+def test_guard_exit_code_and_release(cli: Cli) -> None:
+    assert cli("db", "upgrade").returncode == 0
+    cli.write_mirror(*(person(f"M-{i}") for i in range(4)))
+    assert cli("sync").returncode == 0
+    with cli.db.write() as conn:
+        conn.execute(sa.update(crm_contacts).values(deleted=True))
+    cli.new_requests()
+    result = cli("sync")
+    assert result.returncode == 3, result.stdout
+    assert "--allow-mass-delete" in result.stdout
+    assert cli.new_requests() == []
+    result = cli("sync", "--allow-mass-delete")
+    assert result.returncode == 0, result.stdout
+    assert cli.new_requests() == [DELETE] * 4
+
+
+def test_usage_and_row_failure_exit_codes(cli: Cli) -> None:
+    assert cli("db", "upgrade").returncode == 0
+    assert cli("sync", "--full", "--external-id", "X").returncode == 2
+    cli.write_mirror(person("OK-1"), person("BAD-1", last_name=None))
+    result = cli("sync")
+    assert result.returncode == 1
+    assert "rejected" in result.stdout
+    result = cli("sync", "--external-id", "OK-1")
+    assert result.returncode == 0, result.stdout
