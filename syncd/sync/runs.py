@@ -29,8 +29,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Engine", "EngineExecutor", "RunReport", "RunSpec", "create_executor"]
 
-SYNC_LEASE_TTL = timedelta(seconds=60)
-SYNC_LEASE_RENEW = timedelta(seconds=15)
+# The single-writer lease of a run. Short, so that after a kill -9 the next leader's first
+# run waits at most this long (failover within 30 s); renewed well inside it.
+SYNC_LEASE_TTL = timedelta(seconds=20)
+SYNC_LEASE_RENEW = timedelta(seconds=5)
 ApiFactory = Callable[[], ContactsApi]
 
 
