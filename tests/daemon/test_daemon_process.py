@@ -27,12 +27,14 @@ def test_scheduled_runs_happen_and_never_overlap(harness: Harness) -> None:
     daemon.signal(signal.SIGTERM)
     assert daemon.wait_exit() == 0
     runs = harness.runs()
-    assert runs[0]["trigger"] == "startup"  # work left by an earlier stop is finished first
-    assert {r["kind"] for r in runs} == {"incremental"}
+    # The first run is a full reconcile: no full reconcile ever succeeded on this database, and
+    # an incremental run (which does not list Genesys) could duplicate contacts made by hand.
+    assert (runs[0]["trigger"], runs[0]["kind"]) == ("startup", "full")
+    assert {r["kind"] for r in runs[1:]} == {"incremental"}
     assert all(r["status"] in ("succeeded", "interrupted") for r in runs)
     assert_no_overlap(runs)
     finished = daemon.events("daemon.run.finished")
-    assert all(e.get("run_id") and e.get("job") == "incremental" for e in finished)
+    assert all(e.get("run_id") and e.get("job") in ("incremental", "full") for e in finished)
 
 
 def test_resync_wait_returns_the_runs_exit_code(harness: Harness) -> None:
@@ -228,3 +230,33 @@ def test_a_foreground_sync_holding_the_lock_defers_the_daemons_runs(harness: Har
     finally:
         db.dispose()
     assert len(daemon.events("daemon.run.deferred")) == 1  # said once, then retried quietly
+
+
+def test_startup_run_is_incremental_once_a_full_reconcile_succeeded(harness: Harness) -> None:
+    from datetime import UTC, datetime
+
+    from syncd.store.db import open_database
+    from syncd.store.schema import sync_runs
+
+    write_config(harness.config, harness.url, incremental_every="1h")
+    db = open_database(harness.url)
+    try:
+        with db.write() as conn:
+            conn.execute(
+                sync_runs.insert().values(
+                    kind="full",
+                    trigger="schedule",
+                    status="succeeded",
+                    started_at=datetime.now(UTC),
+                    finished_at=datetime.now(UTC),
+                )
+            )
+    finally:
+        db.dispose()
+    daemon = harness.start(SYNCD_TEST_RUN_SECONDS="0.1")
+    daemon.wait_for("daemon.started")
+    eventually(lambda: len(_count(harness, trigger="startup")) == 1, 20, "the startup run")
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait_exit() == 0
+    (startup,) = _count(harness, trigger="startup")
+    assert startup["kind"] == "incremental"

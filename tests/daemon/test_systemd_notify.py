@@ -26,7 +26,7 @@ def test_daemon_speaks_sd_notify(harness: Harness, socket_dir: Path) -> None:
         # The startup run shows up in a STATUS line once it has finished.
         eventually(
             lambda: any(
-                "last run #1 incremental (startup) succeeded" in x for x in systemd.lines()
+                "last run #1 full (startup) succeeded" in x for x in systemd.lines()
             ),
             10,
             "a STATUS line with the last run",
