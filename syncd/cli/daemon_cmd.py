@@ -119,8 +119,3 @@ def resync(
         return
     how = client.Follow(stale_after=stale_after, timeout=timeout, echo=click.echo)
     raise click.exceptions.Exit(client.follow(db, request_id, how))
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(run)
-    cli.add_command(resync)

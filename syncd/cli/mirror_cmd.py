@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -35,6 +36,16 @@ from syncd.sync.importer import (
 )
 
 _EXTENSIONS: dict[str, Format] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+# What a file's bytes must not send to the operator's terminal: C0/C1 controls (ANSI escape
+# sequences), line and paragraph separators, bidirectional overrides, lone surrogates.
+_UNPRINTABLE = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that could steer a terminal shown as an escape."""
+    return _UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], text)
 
 
 class CommandFailed(click.ClickException):
@@ -43,7 +54,7 @@ class CommandFailed(click.ClickException):
     exit_code = 2
 
     def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"syncd: error: {scrub(self.format_message())}", err=True, file=file)
+        click.echo(f"syncd: error: {printable(scrub(self.format_message()))}", err=True, file=file)
 
 
 @click.group()
@@ -106,16 +117,17 @@ class _RejectSink:
         if self.shown < self.show:
             self.shown += 1
             who = f" ({rejection.external_id})" if rejection.external_id else ""
-            click.echo(
-                f"rejected: line {rejection.line}{who}: {'; '.join(rejection.reasons)}", err=True
-            )
+            line = f"rejected: line {rejection.line}{who}: {'; '.join(rejection.reasons)}"
+            click.echo(printable(line), err=True)
 
     def duplicate(self, dup: Duplicate) -> None:
         if self.repeats_shown < self.show:
             self.repeats_shown += 1
             click.echo(
-                f"warning: line {dup.line}: externalId {dup.external_id} already appeared on "
-                f"line {dup.first_line}; the last occurrence wins",
+                printable(
+                    f"warning: line {dup.line}: externalId {dup.external_id} already appeared on "
+                    f"line {dup.first_line}; the last occurrence wins"
+                ),
                 err=True,
             )
 
@@ -219,7 +231,13 @@ def import_command(
             if rejects_path is not None:
                 try:
                     rejects = stack.enter_context(
-                        open(rejects_path, "w", newline="", encoding="utf-8")
+                        open(
+                            rejects_path,
+                            "w",
+                            newline="",
+                            encoding="utf-8",
+                            errors="backslashreplace",
+                        )
                     )
                 except OSError as exc:
                     raise CommandFailed(
@@ -305,7 +323,3 @@ def _print_held(report: ImportReport) -> None:
         "same import again with --allow-mass-delete.",
         err=True,
     )
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(mirror)

@@ -199,7 +199,3 @@ def sync(
             out.print(f"... and {len(shown) - PLAN_PRINT_LIMIT} more")
     _summary(report, out, dry_run)
     click.get_current_context().exit(report.exit_code)
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(sync)
