@@ -25,9 +25,7 @@ def test_daemon_speaks_sd_notify(harness: Harness, socket_dir: Path) -> None:
         assert any(line.startswith("STATUS=leader; ") for line in ready)
         # The startup run shows up in a STATUS line once it has finished.
         eventually(
-            lambda: any(
-                "last run #1 full (startup) succeeded" in x for x in systemd.lines()
-            ),
+            lambda: any("last run #1 full (startup) succeeded" in x for x in systemd.lines()),
             10,
             "a STATUS line with the last run",
         )
