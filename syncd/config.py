@@ -12,11 +12,12 @@ systemd's ``LoadCredential=`` works), or ``genesys.client_secret`` in the file.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import stat
 import tomllib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -39,6 +40,9 @@ from syncd.regions import REGION_API_HOSTS, region_urls
 
 DEFAULT_CONFIG_PATH = Path("/etc/syncd/config.toml")
 CONFIG_ENV = "SYNCD_CONFIG"
+# The rate limit of each wire profile: the reference's per organization, production's per
+# client-credentials token (an organization can ask Genesys for more).
+DEFAULT_REQUESTS_PER_MINUTE = {"reference": 600, "externalcontacts": 300}
 SECRET_ENV = "SYNCD_GENESYS_CLIENT_SECRET"
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -57,9 +61,15 @@ def parse_duration(value: object) -> timedelta:
         seconds = float(m.group(1)) * _DURATION_UNITS[m.group(2) or "s"]
     else:
         raise ValueError(f"must be a duration such as '60s', '5m', '2h' or '1d' (got {value!r})")
-    if seconds <= 0:
+    if not math.isfinite(seconds) or seconds <= 0:
         raise ValueError(f"must be a positive duration (got {value!r})")
-    return timedelta(seconds=seconds)
+    try:
+        duration = timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValueError(f"is far too long a duration (got {value!r})") from None
+    if not duration:  # under a microsecond rounds to zero
+        raise ValueError(f"must be at least one microsecond (got {value!r})")
+    return duration
 
 
 def validate_cron(expr: str) -> str:
@@ -71,9 +81,11 @@ def validate_cron(expr: str) -> str:
             f"must be a five-field crontab expression such as '0 3 * * *' (got {expr!r})"
         )
     try:
-        CronTrigger.from_crontab(expr, timezone="UTC")
+        trigger = CronTrigger.from_crontab(expr, timezone="UTC")
     except ValueError as exc:
         raise ValueError(f"is not a valid crontab expression ({exc}): {expr!r}") from exc
+    if trigger.get_next_fire_time(None, datetime.now(UTC)) is None:
+        raise ValueError(f"never fires (no such date): {expr!r}")
     return expr
 
 
@@ -93,7 +105,7 @@ class DatabaseSettings(_Section):
     @classmethod
     def _known_backend(cls, v: str) -> str:
         from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
         try:
             url = make_url(v)
@@ -104,6 +116,13 @@ class DatabaseSettings(_Section):
                 "must be a sqlite:/// or postgresql+psycopg:// URL "
                 f"(got backend {url.get_backend_name()!r})"
             )
+        try:
+            url.get_dialect()
+        except NoSuchModuleError:
+            raise ValueError(
+                f"unknown database driver {url.drivername!r}: use sqlite:/// or "
+                "postgresql+psycopg://"
+            ) from None
         return v
 
 
@@ -115,7 +134,8 @@ class GenesysSettings(_Section):
     client_id: str
     client_secret: SecretStr | None = None
     client_secret_file: Path | None = None
-    requests_per_minute: int = Field(default=600, ge=1, le=100_000)
+    # None: the profile's default budget (reference 600, externalcontacts 300 per token).
+    requests_per_minute: int | None = Field(default=None, ge=1, le=100_000)
     max_in_flight: int = Field(default=8, ge=1, le=256)
     connect_timeout: Duration = timedelta(seconds=5)
     read_timeout: Duration = timedelta(seconds=30)
@@ -175,7 +195,7 @@ class GenesysSettings(_Section):
     def _phone_region(cls, v: str) -> str:
         import phonenumbers
 
-        if v.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        if not v.isascii() or v.upper() not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError(f"must be a two-letter region code such as 'US' or 'DE' (got {v!r})")
         return v.upper()
 
@@ -200,6 +220,13 @@ class GenesysSettings(_Section):
         if self.client_secret is not None and self.client_secret_file is not None:
             raise ValueError("set either client_secret or client_secret_file, not both")
         return self
+
+    @property
+    def effective_requests_per_minute(self) -> int:
+        """The request budget: the configured one, else the profile's documented limit."""
+        if self.requests_per_minute is not None:
+            return self.requests_per_minute
+        return DEFAULT_REQUESTS_PER_MINUTE[self.profile]
 
     @property
     def effective_api_url(self) -> str:
@@ -352,11 +379,12 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[st
 
 
 def format_validation_error(exc: ValidationError) -> list[str]:
-    """One human line per problem, naming the dotted key."""
+    """One human line per problem, naming the dotted key (never quoting a secret's value)."""
     problems = []
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
         key = _format_loc(loc)
+        secret = any(_SECRET_KEY.search(str(part)) for part in loc)
         kind = err["type"]
         if kind == "extra_forbidden":
             allowed = _allowed_keys(Settings, loc)
@@ -367,29 +395,51 @@ def format_validation_error(exc: ValidationError) -> list[str]:
         else:
             msg = str(err["msg"]).removeprefix("Value error, ")
             got = err.get("input")
-            if kind in (
-                "int_parsing",
-                "int_type",
-                "float_parsing",
-                "float_type",
-                "bool_type",
-                "bool_parsing",
-                "string_type",
-                "literal_error",
-                "model_type",
+            if (
+                kind
+                in (
+                    "int_parsing",
+                    "int_type",
+                    "float_parsing",
+                    "float_type",
+                    "bool_type",
+                    "bool_parsing",
+                    "string_type",
+                    "literal_error",
+                    "model_type",
+                )
+                and not secret
             ):
                 msg = f"{msg} (got {got!r})"
-            problems.append(f"{key}: {msg}")
+            # One line per problem: a validator's message may quote a raw control character.
+            problems.append(_CONTROL.sub(lambda m: ascii(m.group())[1:-1], f"{key}: {msg}"))
     return problems
+
+
+_SECRET_KEY = re.compile(r"secret|password|token", re.IGNORECASE)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _control_characters(data: object, loc: tuple[str, ...] = ()) -> list[str]:
+    """Keys whose string value holds a control character: no setting can use one (a NUL in a
+    path or URL fails far from the file, a newline in a header splits it)."""
+    if isinstance(data, dict):
+        return [p for k, v in data.items() for p in _control_characters(v, (*loc, str(k)))]
+    if isinstance(data, list):
+        return [p for i, v in enumerate(data) for p in _control_characters(v, (*loc, str(i)))]
+    if isinstance(data, str) and (found := _CONTROL.search(data)):
+        return [f"{_format_loc(loc)}: contains the control character {found.group()!a}"]
+    return []
 
 
 def _read_secret_file(path: Path) -> str:
     expanded = Path(os.path.expandvars(str(path)))
     try:
         text = expanded.read_text(encoding="utf-8")
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path, or not UTF-8
+        why = exc.strerror if isinstance(exc, OSError) else "not a readable UTF-8 text file"
         raise ConfigError(
-            f"genesys.client_secret_file: cannot read {expanded}: {exc.strerror}"
+            f"genesys.client_secret_file: cannot read {str(expanded)!a}: {why}"
         ) from None
     secret = text.strip()
     if not secret:
@@ -413,10 +463,13 @@ def world_readable_warning(path: Path) -> str | None:
 
 def parse_settings(data: dict[str, Any], *, source: str | None = None) -> Settings:
     """Validate a parsed TOML document into :class:`Settings` (secrets resolved)."""
+    controls = _control_characters(data)
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc), source=source) from None
+        raise ConfigError(controls + format_validation_error(exc), source=source) from None
+    if controls:
+        raise ConfigError(controls, source=source)
     genesys = settings.genesys
     env_secret = os.environ.get(SECRET_ENV)
     secret: str | None
@@ -426,7 +479,7 @@ def parse_settings(data: dict[str, Any], *, source: str | None = None) -> Settin
     elif genesys.client_secret_file is not None:
         secret, origin = _read_secret_file(genesys.client_secret_file), "file"
     elif genesys.client_secret is not None:
-        secret, origin = genesys.client_secret.get_secret_value(), "config"
+        secret, origin = genesys.client_secret.get_secret_value().strip(), "config"
     else:
         secret, origin = None, None
     if not secret:
@@ -472,6 +525,7 @@ def redacted_view(settings: Settings) -> dict[str, Any]:
     g = data["genesys"]
     if g.get("client_secret") is not None:
         g["client_secret"] = REDACTED
+    g["requests_per_minute"] = settings.genesys.effective_requests_per_minute
     g["api_url"] = settings.genesys.effective_api_url
     g["login_url"] = settings.genesys.effective_login_url
     from sqlalchemy.engine import make_url

@@ -61,8 +61,15 @@ from syncd.logs import configure_logging
     "--profile",
     default="reference",
     show_default=True,
-    type=click.Choice(["reference"]),
-    help="Wire profile to emulate.",
+    type=click.Choice(["reference", "externalcontacts"]),
+    help="Wire profile to emulate: the reference API, or production's External Contacts API.",
+)
+@click.option(
+    "--bulk-max-entities",
+    default=100,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Most entities per bulk request (externalcontacts; 413 above it).",
 )
 @pass_app
 def emulator(
@@ -77,6 +84,7 @@ def emulator(
     token_expires_in: int,
     persist: Path | None,
     profile: str,
+    bulk_max_entities: int,
 ) -> None:
     """Run a local Genesys Cloud emulator until SIGTERM or Ctrl-C.
 
@@ -102,6 +110,7 @@ def emulator(
             seed=seed,
             profile=profile,
             persist_path=persist,
+            bulk_max_entities=bulk_max_entities,
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc

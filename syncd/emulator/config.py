@@ -14,6 +14,8 @@ class EmulatorConfig:
     knob). ``seed`` drives contact ids and every fault decision, so a run can be replayed.
     ``log_limit`` bounds the request and write logs kept for introspection (the counters in
     the stats are never truncated), so a long-running emulator does not grow without end.
+    ``bulk_max_entities`` is the most entities one bulk request may carry (profiles with
+    bulk endpoints answer 413 above it; the production maximum is unconfirmed).
     """
 
     requests_per_minute: int = 600
@@ -25,6 +27,7 @@ class EmulatorConfig:
     profile: str = "reference"
     persist_path: Path | None = None
     log_limit: int = 1_000_000
+    bulk_max_entities: int = 100
 
     def __post_init__(self) -> None:
         problems = []
@@ -38,6 +41,8 @@ class EmulatorConfig:
             problems.append("client_id and client_secret must not be empty")
         if self.log_limit < 1:
             problems.append("log_limit must be at least 1")
+        if self.bulk_max_entities < 1:
+            problems.append("bulk_max_entities must be at least 1")
         if problems:
             raise ValueError("; ".join(problems))
         if self.persist_path is not None and not isinstance(self.persist_path, Path):

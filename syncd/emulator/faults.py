@@ -13,8 +13,17 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 ERROR_STATUSES = (500, 502, 503, 504)
-FAULT_KINDS = ("latency", "error", "write_error", "lost_ack", "outage", "search_lag", "revoke")
-_RATES = ("error_rate", "write_error_rate", "lost_ack_rate")
+FAULT_KINDS = (
+    "latency",
+    "error",
+    "write_error",
+    "lost_ack",
+    "outage",
+    "search_lag",
+    "revoke",
+    "bulk_entity_error",
+)
+_RATES = ("error_rate", "write_error_rate", "lost_ack_rate", "bulk_entity_error_rate")
 _DURATIONS = ("latency_ms", "jitter_ms", "search_lag_ms")
 KNOBS = frozenset((*_RATES, *_DURATIONS, "error_statuses", "outage", "outage_seconds", "seed"))
 
@@ -30,6 +39,7 @@ class FaultSettings:
     write_error_rate: float = 0.0
     lost_ack_rate: float = 0.0
     search_lag_ms: float = 0.0
+    bulk_entity_error_rate: float = 0.0  # per entity of a bulk request (profiles with bulk)
     outage: bool = False
     outage_until: float | None = None
     seed: int = 0
@@ -57,7 +67,14 @@ class FaultInjector:
         self.settings.seed = seed
         self._streams = {
             kind: random.Random(f"syncd-emulator:{seed}:{kind}")
-            for kind in ("jitter", "error", "error_status", "write_error", "lost_ack")
+            for kind in (
+                "jitter",
+                "error",
+                "error_status",
+                "write_error",
+                "lost_ack",
+                "bulk_entity_error",
+            )
         }
 
     def update(self, now: float, changes: dict[str, Any]) -> None:
@@ -111,6 +128,7 @@ class FaultInjector:
             "write_error_rate": s.write_error_rate,
             "lost_ack_rate": s.lost_ack_rate,
             "search_lag_ms": s.search_lag_ms,
+            "bulk_entity_error_rate": s.bulk_entity_error_rate,
             "outage": self.in_outage(now, count=False),
             "outage_remaining_seconds": max(0.0, remaining),
             "seed": s.seed,
@@ -158,6 +176,15 @@ class FaultInjector:
         s = self.settings
         if s.lost_ack_rate > 0 and self._streams["lost_ack"].random() < s.lost_ack_rate:
             self.record("lost_ack")
+            return True
+        return False
+
+    def entity_error(self) -> bool:
+        """Whether to fail one entity of a bulk request (a retryable per-entity error)."""
+        s = self.settings
+        rate = s.bulk_entity_error_rate
+        if rate > 0 and self._streams["bulk_entity_error"].random() < rate:
+            self.record("bulk_entity_error")
             return True
         return False
 

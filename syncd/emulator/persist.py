@@ -21,8 +21,22 @@ class PersistError(UserError):
     """The persisted store cannot be read (the operator must fix or remove the file)."""
 
 
-def save(path: Path, *, profile: str, saved_at: str, contacts: list[dict[str, Any]]) -> None:
-    payload = {"format": FORMAT, "profile": profile, "saved_at": saved_at, "contacts": contacts}
+def save(
+    path: Path,
+    *,
+    profile: str,
+    saved_at: str,
+    contacts: list[dict[str, Any]],
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """``extra``: more top-level keys a profile keeps (e.g. its external sources)."""
+    payload = {
+        **(extra or {}),
+        "format": FORMAT,
+        "profile": profile,
+        "saved_at": saved_at,
+        "contacts": contacts,
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -36,8 +50,11 @@ def save(path: Path, *, profile: str, saved_at: str, contacts: list[dict[str, An
         raise
 
 
-def load(path: Path, *, profile: str) -> list[Any]:
-    """The contact documents saved at ``path`` (empty when the file does not exist)."""
+def load(path: Path, *, profile: str, extra: dict[str, Any] | None = None) -> list[Any]:
+    """The contact documents saved at ``path`` (empty when the file does not exist).
+
+    The file's other top-level keys are copied into ``extra`` when given.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -57,4 +74,10 @@ def load(path: Path, *, profile: str) -> list[Any]:
     contacts = payload.get("contacts")
     if not isinstance(contacts, list):
         raise PersistError(f"{path} has no contacts list")
+    if extra is not None:
+        extra.update(
+            (k, v)
+            for k, v in payload.items()
+            if k not in ("format", "profile", "saved_at", "contacts")
+        )
     return contacts

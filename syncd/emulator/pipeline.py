@@ -5,7 +5,9 @@
 
 Outage and 401 responses do not use the rate budget (they never reached the API); 429s do
 not either (see :mod:`syncd.emulator.ratelimit`); everything after the rate limit does,
-including injected errors, 404s and 400s. Every response carries the rate-limit headers.
+including injected errors, 404s and 400s. Every response carries the rate-limit headers,
+unless the profile says the API has none (``rate_limit_headers = False``: production's
+External Contacts API signals its limit with 429 + ``Retry-After`` only).
 """
 
 from __future__ import annotations
@@ -126,16 +128,18 @@ class ApiEndpoint:
     async def _respond(self, request: Request, cid: str) -> tuple[Response, bool]:
         em = self.emulator
         method = request.method
+        headers_on = getattr(em.profile, "rate_limit_headers", True)
         with em.lock:
             now = em.clock.monotonic()
+            idle = em.limiter.peek(now).headers() if headers_on else {}
             if em.faults.in_outage(now):
-                return error_response(ApiProblem(503), cid, em.limiter.peek(now).headers()), False
+                return error_response(ApiProblem(503), cid, idle), False
             unauthenticated = em.tokens.check(request.headers.get("authorization"), now)
             if unauthenticated is not None:
                 refusal = ApiProblem(401, unauthenticated.message, code=unauthenticated.code)
-                return error_response(refusal, cid, em.limiter.peek(now).headers()), False
+                return error_response(refusal, cid, idle), False
             decision = em.limiter.acquire(now)
-            rate_headers = decision.headers()
+            rate_headers = decision.headers() if headers_on else {}
             if not decision.admitted:
                 wait = decision.retry_after
                 message = f"Rate limit exceeded the maximum. Retry the request in [{wait}] seconds"

@@ -20,6 +20,7 @@ from syncd.emulator import persist
 from syncd.emulator.auth import TokenIssuer
 from syncd.emulator.clock import Clock, SystemClock, iso_millis
 from syncd.emulator.config import EmulatorConfig
+from syncd.emulator.cursors import CursorStore
 from syncd.emulator.faults import FaultInjector, FaultSettings
 from syncd.emulator.profiles import Profile, get_profile
 from syncd.emulator.ratelimit import SlidingWindowLimiter
@@ -63,6 +64,11 @@ class Emulator:
         self._ids = random.Random(f"syncd-emulator:{cfg.seed}:ids")
         self._requests: deque[dict[str, Any]] = deque(maxlen=cfg.log_limit)
         self._writes: deque[dict[str, Any]] = deque(maxlen=cfg.log_limit)
+        self.cursors = CursorStore(seed=cfg.seed)
+        # A profile with state of its own (external sources, ...) starts it afresh here.
+        reset_profile = getattr(self.profile, "reset", None)
+        if reset_profile is not None:
+            reset_profile(cfg)
 
     # -- the test and introspection interface ------------------------------------------
 
@@ -152,10 +158,12 @@ class Emulator:
         path = self.config.persist_path
         if path is None:
             return
+        export = getattr(self.profile, "persist_state", None)
         with self.lock:
             docs = list(self.store)
             saved_at = self.now_iso()
-        persist.save(path, profile=self.profile.name, saved_at=saved_at, contacts=docs)
+            extra = export() if export is not None else None
+        persist.save(path, profile=self.profile.name, saved_at=saved_at, contacts=docs, extra=extra)
         log.info("emulator.persist.saved", path=str(path), contacts=len(docs))
 
     # -- operations used by the profile routes --------------------------------------------
@@ -259,8 +267,12 @@ class Emulator:
     def _load(self) -> None:
         path = self.config.persist_path
         assert path is not None
-        raw = persist.load(path, profile=self.profile.name)
+        extra: dict[str, Any] = {}
+        raw = persist.load(path, profile=self.profile.name, extra=extra)
+        restore = getattr(self.profile, "restore_state", None)
         try:
+            if restore is not None:
+                restore(extra)
             items = self._prepare(raw, "stored contact")
             self._insert_seeded(items)
         except (ValueError, KeyError) as exc:

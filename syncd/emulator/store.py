@@ -107,6 +107,17 @@ class ContactStore:
             keys = self._keys[offset : offset + limit]
         return [self._docs[cid] for _, cid in keys]
 
+    def after(self, key: tuple[str, str] | None, limit: int) -> tuple[list[Doc], bool]:
+        """Up to ``limit`` documents sorting after ``key`` (from the start when None), and
+        whether more follow them. The basis of cursor paging (``syncd.emulator.cursors``)."""
+        start = 0 if key is None else bisect.bisect_right(self._keys, key)
+        keys = self._keys[start : start + limit]
+        return [self._docs[cid] for _, cid in keys], start + len(keys) < len(self._keys)
+
+    def key(self, contact_id: str) -> tuple[str, str]:
+        """The sort key of a stored contact."""
+        return (self._created[contact_id], contact_id)
+
     def __iter__(self) -> Iterator[Doc]:
         """Every document in ascending order."""
         return (self._docs[cid] for _, cid in list(self._keys))

@@ -6,10 +6,11 @@ Every method raises only :class:`syncd.errors.ApiError` subclasses.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
+from syncd.errors import ApiError
 from syncd.model import Contact, RemoteContact, WriteResult
 
 
@@ -61,3 +62,85 @@ class ContactsApi(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+BulkOutcome = Literal["ok", "failed", "unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class BulkItemResult:
+    """What happened to one entity of a bulk call (one per input, in input order).
+
+    ``outcome``:
+
+    - ``"ok"``: applied. ``genesys_id`` and, for creates, updates and reads, ``remote`` (the
+      contact as stored). A delete of a contact that was already gone is ``ok`` with
+      ``status`` 404, like :meth:`ContactsApi.delete`.
+    - ``"failed"``: definitely **not** applied. ``error`` is the exception a single call would
+      have raised (``ApiValidationError`` for a 400 or for a contact the wire format cannot
+      represent, ``ApiNotFoundError`` for an unknown id, ``ApiUnavailableError`` /
+      ``ApiRateLimitedError`` for transient trouble, ...); ``retryable`` is the server's flag
+      (or, for a whole-batch failure, whether the failure was transient). Retry or reject
+      this entity on its own.
+    - ``"unknown"``: a create that may or may not have been applied (the batch's answer was
+      lost, or does not account for this entity). ``error`` is an ``OutcomeUnknownError``.
+      Never re-send it blindly: resolve it with :meth:`ContactsApi.find_by_external_id`.
+
+    ``key`` is the external id (creates) or the Genesys id (updates, deletes);
+    ``correlation_id`` is the bulk request's ``ININ-Correlation-Id``.
+    """
+
+    index: int
+    key: str
+    outcome: BulkOutcome
+    genesys_id: str | None = None
+    remote: RemoteContact | None = None
+    status: int | None = None
+    error: ApiError | None = None
+    retryable: bool = False
+    correlation_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
+
+
+class BulkContactsApi(Protocol):
+    """Bulk writes, an extension of :class:`ContactsApi` (``GenesysClient`` implements both).
+
+    Every method returns exactly one :class:`BulkItemResult` per input, in input order, and
+    raises no ``ApiError``: per-entity and whole-batch failures are reported per entity, so
+    each entity gets its own ledger row. Inputs are split into batches of
+    ``bulk_batch_size`` (a 413 halves a batch; later batches stay at the size that worked)
+    sent concurrently through the client's shared throttle. ``ValueError`` for caller bugs
+    (the same external id or Genesys id twice in one call).
+
+    ``supports_bulk`` is False when the wire profile has no bulk endpoints (the reference
+    profile): the methods then make one single call per entity with the same result
+    semantics, so the engine may use them either way.
+    """
+
+    @property
+    def supports_bulk(self) -> bool: ...
+
+    @property
+    def bulk_batch_size(self) -> int: ...
+
+    def representation_problem(self, contact: Contact) -> str | None:
+        """Why the wire profile cannot express ``contact`` (None: it can). Writes of such a
+        contact raise (or report) ``ApiValidationError`` without sending anything."""
+        ...
+
+    async def bulk_create(self, contacts: Sequence[Contact]) -> list[BulkItemResult]:
+        """Create each contact (its ``external_id`` must be unique in the call)."""
+        ...
+
+    async def bulk_update(self, items: Sequence[tuple[str, Contact]]) -> list[BulkItemResult]:
+        """Write the full canonical state of each ``(genesys_id, contact)``.
+
+        Fields syncd does not manage are kept: the contacts are read first (one bulk read
+        per batch) and syncd's fields merged into what Genesys holds.
+        """
+        ...
+
+    async def bulk_delete(self, genesys_ids: Sequence[str]) -> list[BulkItemResult]: ...

@@ -6,13 +6,17 @@ One call = one loop of attempts. Each attempt takes a turn from the shared
 token once on a 401, wait out a 429 (not counted as a failure), back off and retry a
 transient failure, or raise the mapped exception (``raise X from exc``). A POST that may
 have been applied is never re-sent: it raises OutcomeUnknownError.
+
+Profiles with extra needs (``externalcontacts``) are detected by protocol: a one-time
+external-source setup before the first call, writes computed from a fresh read, and bulk
+endpoints (``bulk_*`` methods, see :class:`~syncd.genesys.api.BulkContactsApi`).
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 from urllib.parse import urlsplit
 
@@ -22,16 +26,26 @@ from pydantic import SecretStr
 
 from syncd.config import GenesysSettings, is_loopback_host
 from syncd.errors import (
+    ApiConflictError,
     ApiError,
     ApiNotFoundError,
     ApiProtocolError,
+    ApiValidationError,
     ConfigError,
     OutcomeUnknownError,
 )
-from syncd.genesys.api import ContactsApi, Page
+from syncd.genesys.api import BulkContactsApi, BulkItemResult, ContactsApi, Page
 from syncd.genesys.auth import TokenSource
+from syncd.genesys.bulk import BulkRunner, one_by_one
 from syncd.genesys.metrics import ClientMetrics
-from syncd.genesys.profiles import Profile, RequestSpec, get_profile
+from syncd.genesys.profiles import (
+    BulkProfile,
+    Profile,
+    ReadBeforeWriteProfile,
+    RequestSpec,
+    SourceProfile,
+    get_profile,
+)
 from syncd.genesys.responses import (
     correlation_id,
     error_for,
@@ -95,6 +109,7 @@ class GenesysClient:
         clock: Clock | None = None,
         sleep: Sleep | None = None,
         rng: random.Random | None = None,
+        bulk_batch_size: int = 50,
     ) -> None:
         self._api_url = require_safe_url(api_url, "api_url")
         login = require_safe_url(login_url, "login_url")
@@ -119,6 +134,13 @@ class GenesysClient:
             retry=self._retry,
             metrics=self.metrics,
         )
+        self._setup_lock = anyio.Lock()
+        self._bulk = (
+            BulkRunner(profile, self._call, bulk_batch_size)
+            if isinstance(profile, BulkProfile)
+            else None
+        )
+        self._bulk_batch_size = bulk_batch_size
 
     @classmethod
     def from_settings(
@@ -134,13 +156,20 @@ class GenesysClient:
         """Build a client from validated settings (``transport`` for tests and the emulator).
 
         ``pacing`` overrides fields of :class:`PacingSettings` other than the rate and the
-        concurrency, which come from ``settings``.
+        concurrency, which come from ``settings``. A profile may change two defaults: the
+        rate when ``requests_per_minute`` is not set (see
+        ``GenesysSettings.effective_requests_per_minute``), and whether ``X-Rate-Limit-*`` headers are followed (production
+        sends none: it relies on 429 + ``Retry-After``).
         """
         if settings.client_secret is None:
             raise ConfigError("genesys.client_secret: no client secret configured")
         api_url = require_safe_url(settings.effective_api_url, "api_url")
         login_url = require_safe_url(settings.effective_login_url, "login_url")
-        profile = get_profile(settings.profile)  # before opening anything that needs closing
+        profile = get_profile(settings.profile, settings)  # before opening anything to close
+        rate = settings.effective_requests_per_minute
+        pacing_defaults: dict[str, Any] = {
+            "use_rate_limit_headers": getattr(profile, "rate_limit_headers", True)
+        }
         connect = settings.connect_timeout.total_seconds()
         read = settings.read_timeout.total_seconds()
         http = httpx.AsyncClient(
@@ -161,14 +190,15 @@ class GenesysClient:
             client_secret=settings.client_secret,
             profile=profile,
             pacing=PacingSettings(
-                requests_per_minute=settings.requests_per_minute,
+                requests_per_minute=rate,
                 max_in_flight=settings.max_in_flight,
-                **(pacing or {}),
+                **{**pacing_defaults, **(pacing or {})},
             ),
             http=http,
             retry=retry,
             clock=clock,
             sleep=sleep,
+            bulk_batch_size=settings.bulk_batch_size,
         )
 
     def __repr__(self) -> str:
@@ -186,6 +216,7 @@ class GenesysClient:
     # -- ContactsApi -------------------------------------------------------------------------
 
     async def list_page(self, token: str | None = None, page_size: int = 100) -> Page:
+        await self._ready()
         spec = self._profile.list_request(token, page_size)
         response = await self._call(spec)
         return self._parse(
@@ -207,17 +238,20 @@ class GenesysClient:
             token = page.next_token
 
     async def get(self, genesys_id: str) -> RemoteContact:
+        await self._ready()
         spec = self._profile.get_request(genesys_id)
         response = await self._call(spec)
         return self._parse(spec, response, self._profile.parse_contact)
 
     async def find_by_external_id(self, external_id: str) -> list[RemoteContact]:
+        await self._ready()
         spec = self._profile.search_request(external_id)
         response = await self._call(spec)
         found = self._parse(spec, response, self._profile.parse_search)
         return [rc for rc in found if rc.contact.external_id == external_id]
 
     async def create(self, contact: Contact) -> WriteResult:
+        await self._ready()
         spec = self._profile.create_request(contact)
         response = await self._call(spec)
         try:
@@ -240,14 +274,22 @@ class GenesysClient:
     async def patch(
         self, genesys_id: str, changes: Mapping[str, Any], *, contact: Contact
     ) -> WriteResult:
+        await self._ready()
+        if isinstance(self._profile, ReadBeforeWriteProfile):
+            return await self._write_from_current(self._profile, genesys_id, changes, contact)
         spec = self._profile.patch_request(genesys_id, changes, contact)
         return await self._write(spec, genesys_id)
 
     async def replace(self, genesys_id: str, contact: Contact) -> WriteResult:
+        """The whole contact; a profile that must not clobber other fields PATCHes them all."""
+        await self._ready()
+        if isinstance(self._profile, ReadBeforeWriteProfile):
+            return await self._write_from_current(self._profile, genesys_id, None, contact)
         spec = self._profile.replace_request(genesys_id, contact)
         return await self._write(spec, genesys_id)
 
     async def delete(self, genesys_id: str) -> WriteResult:
+        await self._ready()
         spec = self._profile.delete_request(genesys_id)
         try:
             response = await self._call(spec)
@@ -255,7 +297,124 @@ class GenesysClient:
             return WriteResult(genesys_id, None, 404, exc.correlation_id)
         return WriteResult(genesys_id, None, response.status_code, correlation_id(response))
 
+    # -- BulkContactsApi -----------------------------------------------------------------------
+
+    @property
+    def supports_bulk(self) -> bool:
+        """Whether the wire profile has bulk endpoints (the bulk methods work either way)."""
+        return self._bulk is not None
+
+    @property
+    def bulk_batch_size(self) -> int:
+        """Entities per bulk request: the configured size, lowered by 413 answers."""
+        return self._bulk.limit if self._bulk is not None else self._bulk_batch_size
+
+    def representation_problem(self, contact: Contact) -> str | None:
+        check = getattr(self._profile, "representation_problem", None)
+        problem: str | None = check(contact) if check is not None else None
+        return problem
+
+    async def bulk_create(self, contacts: Sequence[Contact]) -> list[BulkItemResult]:
+        await self._ready()
+        if self._bulk is not None:
+            return await self._bulk.create(contacts)
+        keys = [c.external_id for c in contacts]
+        if len(set(keys)) != len(keys):
+            raise ValueError("the same external_id twice in one bulk call")
+        return await one_by_one(
+            keys, lambda i: self.create(contacts[i]), creates=True, concurrency=self._fan_out
+        )
+
+    async def bulk_update(self, items: Sequence[tuple[str, Contact]]) -> list[BulkItemResult]:
+        await self._ready()
+        if self._bulk is not None:
+            return await self._bulk.update(items)
+        keys = [gid for gid, _ in items]
+        if len(set(keys)) != len(keys):
+            raise ValueError("the same Genesys id twice in one bulk call")
+        return await one_by_one(
+            keys, lambda i: self.replace(*items[i]), creates=False, concurrency=self._fan_out
+        )
+
+    async def bulk_delete(self, genesys_ids: Sequence[str]) -> list[BulkItemResult]:
+        await self._ready()
+        if self._bulk is not None:
+            return await self._bulk.delete(genesys_ids)
+        if len(set(genesys_ids)) != len(genesys_ids):
+            raise ValueError("the same Genesys id twice in one bulk call")
+        return await one_by_one(
+            genesys_ids,
+            lambda i: self.delete(genesys_ids[i]),
+            creates=False,
+            concurrency=self._fan_out,
+        )
+
+    @property
+    def _fan_out(self) -> int:
+        return self.throttle.settings.max_in_flight * 2
+
     # -- internals ---------------------------------------------------------------------------
+
+    async def _ready(self) -> None:
+        """One-time profile setup (externalcontacts: find or create our external source)."""
+        profile = self._profile
+        if not isinstance(profile, SourceProfile) or profile.ready:
+            return
+        async with self._setup_lock:
+            if profile.ready:
+                return
+            created = False
+            source_id = await self._find_source(profile)
+            if source_id is None:
+                spec = profile.source_create_request()
+                try:
+                    response = await self._call(spec)
+                    source_id = self._parse(spec, response, profile.parse_source)
+                    created = True
+                except (ApiConflictError, OutcomeUnknownError, ApiProtocolError):
+                    # Created meanwhile (by another syncd, or by our own unanswered POST):
+                    # names are unique, so look again instead of creating a second one.
+                    source_id = await self._find_source(profile)
+                    if source_id is None:
+                        raise
+            profile.bind_source(source_id)
+            log.info(
+                "genesys.external_source.ready",
+                name=getattr(profile, "source_name", None),
+                source_id=source_id,
+                created=created,
+            )
+
+    async def _find_source(self, profile: SourceProfile) -> str | None:
+        cursor: str | None = None
+        seen: set[str] = set()
+        while True:
+            spec = profile.source_lookup_request(cursor)
+            response = await self._call(spec)
+            found, cursor = self._parse(spec, response, profile.parse_source_lookup)
+            if found is not None or cursor is None or cursor in seen:
+                return found
+            seen.add(cursor)
+
+    async def _write_from_current(
+        self,
+        profile: ReadBeforeWriteProfile,
+        genesys_id: str,
+        changes: Mapping[str, Any] | None,
+        contact: Contact,
+    ) -> WriteResult:
+        current = None
+        if profile.write_needs_current(changes):
+            problem = self.representation_problem(contact)
+            if problem is not None:  # before spending a read on it
+                raise ApiValidationError(f"cannot be represented: {problem}", method="PATCH")
+            current = await self.get(genesys_id)
+        spec = profile.write_request(genesys_id, changes, contact, current)
+        if spec is None:
+            if current is None:
+                raise ValueError("a PATCH needs at least one changed field")
+            return WriteResult(genesys_id, current, 200, None)  # Genesys holds exactly this
+        return await self._write(spec, genesys_id)
 
     async def _write(self, spec: RequestSpec, genesys_id: str) -> WriteResult:
         response = await self._call(spec)
@@ -289,8 +448,17 @@ class GenesysClient:
                 response: httpx.Response | None = outcome
                 error: httpx.TransportError | None = None
                 status = outcome.status_code
-                if status < 300:
+                if 200 <= status < 300:
                     return outcome
+                if status < 200:  # an interim answer is never final: the server misbehaves
+                    if _retry_method(spec) not in IDEMPOTENT_METHODS:
+                        raise self._unknown(spec, outcome, None)
+                    raise ApiProtocolError(
+                        f"{spec.method} {spec.route}: the server answered {status} as final",
+                        status=status,
+                        method=spec.method,
+                        route=spec.route,
+                    )
                 if status == 401 and not renewed:
                     renewed = True
                     try:
@@ -305,13 +473,13 @@ class GenesysClient:
                     if rate_limited > policy.max_rate_limited or wait > policy.max_retry_after:
                         raise error_for(outcome, method=spec.method, route=spec.route)
                     continue
-                verdict = classify_status(spec.method, status)
+                verdict = classify_status(_retry_method(spec), status)
                 if verdict is Verdict.FAIL:
                     note = "after one token renewal" if status == 401 else None
                     raise error_for(outcome, method=spec.method, route=spec.route, note=note)
             else:
                 response, error = None, outcome
-                verdict = classify_error(spec.method, outcome)
+                verdict = classify_error(_retry_method(spec), outcome)
                 if verdict is Verdict.FAIL:
                     raise unavailable(spec.method, spec.route, None, outcome, failures + 1)
             if verdict is Verdict.UNKNOWN:
@@ -354,7 +522,7 @@ class GenesysClient:
                 except httpx.DecodingError as exc:  # an answer came, its body is undecodable
                     self.metrics.count_error(exc)
                     self._log(spec, attempt, started, error=exc)
-                    if spec.method not in IDEMPOTENT_METHODS:
+                    if _retry_method(spec) not in IDEMPOTENT_METHODS:
                         raise self._unknown(spec, None, exc) from exc
                     raise ApiProtocolError(
                         f"{spec.method} {spec.route}: undecodable answer ({exc})",
@@ -435,10 +603,17 @@ class GenesysClient:
         return exc
 
 
+def _retry_method(spec: RequestSpec) -> str:
+    """The method whose retry rules apply: an idempotent POST (bulk update, remove, read)
+    may be re-sent after an unclear failure, exactly like a PUT."""
+    return "PUT" if spec.idempotent and spec.method == "POST" else spec.method
+
+
 def _json(response: httpx.Response) -> Any:
     try:
         return response.json()
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+    # JSONDecodeError and UnicodeDecodeError are ValueErrors; RecursionError: nested too deep
+    except (ValueError, RecursionError) as exc:
         raise ApiProtocolError(
             f"the answer is not JSON (content-type {response.headers.get('content-type')!r})",
             status=response.status_code,
@@ -448,4 +623,7 @@ def _json(response: httpx.Response) -> Any:
 if TYPE_CHECKING:  # mypy proves the client satisfies the engine's interface
 
     def _conforms(client: GenesysClient) -> ContactsApi:
+        return client
+
+    def _bulk_conforms(client: GenesysClient) -> BulkContactsApi:
         return client

@@ -182,8 +182,9 @@ def test_parse_page_uses_server_page_size() -> None:
 
 def test_unknown_profile_is_a_config_error() -> None:
     assert get_profile("reference").name == "reference"
-    with pytest.raises(ConfigError, match="externalcontacts"):
-        get_profile("externalcontacts")
+    assert get_profile("externalcontacts").name == "externalcontacts"
+    with pytest.raises(ConfigError, match="available: externalcontacts, reference"):
+        get_profile("soap")
 
 
 def test_search_requires_a_term() -> None:

@@ -4,7 +4,10 @@ The core (store, search index, auth, rate limit, faults, stats) is shared; a pro
 its paths, its JSON shape and its validation. It stores contacts as its own wire
 documents and tells the core what it needs to know about one: the external id (for the
 write log) and the search terms. Adding the production "externalcontacts" profile means
-adding a module here and a line in :func:`get_profile`, not touching the core.
+adding a module here and a line in :func:`get_profile`, not touching the core (it did:
+``externalcontacts.py``). A profile may also have state of its own (``reset(config)``,
+``persist_state()``, ``restore_state(extra)``) and ``rate_limit_headers = False`` when
+its API sends no ``X-Rate-Limit-*`` headers; the core looks for them with ``getattr``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ if TYPE_CHECKING:
 
     from syncd.emulator.state import Emulator
 
-PROFILES = ("reference",)
+PROFILES = ("reference", "externalcontacts")
 
 
 class Profile(Protocol):
@@ -47,4 +50,8 @@ def get_profile(name: str) -> Profile:
         from syncd.emulator.profiles.reference import ReferenceProfile
 
         return ReferenceProfile()
+    if name == "externalcontacts":
+        from syncd.emulator.profiles.externalcontacts import ExternalContactsProfile
+
+        return ExternalContactsProfile()
     raise ValueError(f"unknown emulator profile {name!r} (known: {', '.join(PROFILES)})")

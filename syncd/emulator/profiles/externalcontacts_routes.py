@@ -1,0 +1,300 @@
+"""The externalcontacts profile's routes under ``/api/v2/externalcontacts``.
+
+- ``GET /contacts``: search (``q``) or list, ``pageSize`` 1..200 (default 25), ``pageNumber``
+  from 1, and only the first 1,000 records: ``pageNumber * pageSize > 1000`` is a 400, as in
+  production. ``sortOrder`` is ``field:asc|desc`` over firstName, lastName, middleName, title
+  (default: creation order). With ``q`` the answer comes from the (lagging) search index.
+- ``POST /contacts``; ``GET / PUT / PATCH / DELETE /contacts/{contactId}``. PUT is a full
+  replace (fields left out are cleared); PATCH takes ``{"changes": [...]}``.
+- ``GET /scan/contacts?limit=&cursor=``: the full listing, ``limit`` 10..200 (default 100),
+  ``{entities, cursors: {after}, nextUri, selfUri}``; the last page has no ``after``.
+- ``GET / POST /externalsources``, ``GET /externalsources/{externalSourceId}``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from syncd.emulator.pipeline import ApiCall, ApiEndpoint
+from syncd.emulator.profiles.externalcontacts import (
+    API,
+    ExternalContactsProfile,
+    build,
+    content_of,
+    validate,
+)
+from syncd.emulator.profiles.externalcontacts_patch import apply_changes
+from syncd.emulator.profiles.externalcontacts_sources import SourceConflict
+from syncd.emulator.profiles.reference import Invalid
+from syncd.emulator.responses import ApiProblem
+from syncd.emulator.store import Doc, StoredContact
+
+if TYPE_CHECKING:
+    from syncd.emulator.state import Emulator
+
+SEARCH_DEFAULT_PAGE_SIZE = 25
+SEARCH_MAX_PAGE_SIZE = 200
+SEARCH_WINDOW = 1000  # only the first 1,000 records are reachable by search
+SCAN_DEFAULT_LIMIT = 100
+SCAN_MIN_LIMIT, SCAN_MAX_LIMIT = 10, 200
+MAX_QUERY = 1000
+SORT_FIELDS = ("firstName", "lastName", "middleName", "title")
+SCAN_SCOPE = "scan/contacts"
+SOURCES_SCOPE = "externalsources"
+_INTEGER = re.compile(r"-?[0-9]{1,9}")
+
+
+def int_param(call: ApiCall, name: str, default: int, low: int, high: int | None) -> int:
+    raw = call.request.query_params.get(name)
+    if raw is None:
+        return default
+    value = int(raw) if _INTEGER.fullmatch(raw) else None
+    if value is None or value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ApiProblem(400, f"{name} must be an integer {bounds}, got {raw!r}.")
+    return value
+
+
+def _not_found(contact_id: str) -> ApiProblem:
+    return ApiProblem(404, f"Contact {contact_id} was not found.", code="not.found")
+
+
+def _uri(path: str, **params: Any) -> str:
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    return f"{path}?{query}" if query else path
+
+
+class ContactRoutes:
+    def __init__(self, emulator: Emulator, profile: ExternalContactsProfile) -> None:
+        self.em = emulator
+        self.profile = profile
+
+    def known_source(self, source_id: str) -> bool:
+        return self.profile.sources.exists(source_id)
+
+    # -- contacts ----------------------------------------------------------------------------
+
+    async def search(self, call: ApiCall) -> Response:
+        size = int_param(call, "pageSize", SEARCH_DEFAULT_PAGE_SIZE, 1, SEARCH_MAX_PAGE_SIZE)
+        number = int_param(call, "pageNumber", 1, 1, None)
+        if number * size > SEARCH_WINDOW:
+            raise ApiProblem(
+                400,
+                f"Only the first {SEARCH_WINDOW} records can be fetched: pageNumber * pageSize "
+                f"must be <= {SEARCH_WINDOW} (got {number} * {size}). Use the scan endpoint "
+                f"{API}/scan/contacts for a full listing.",
+            )
+        query = call.request.query_params.get("q")
+        if query is not None and len(query) > MAX_QUERY:
+            raise ApiProblem(400, f"The search query is longer than {MAX_QUERY} characters.")
+        sort = _sort_order(call.request.query_params.get("sortOrder"))
+        offset = (number - 1) * size
+        em = self.em
+        if query is not None and query.strip():
+            found = em.search(query)
+            total = len(found)
+            entities = _sorted(found, sort)[offset : offset + size]
+        elif sort is not None:
+            found = em.contacts()
+            total = len(found)
+            entities = _sorted(found, sort)[offset : offset + size]
+        else:
+            entities, total = em.page(offset, size, descending=False)
+        pages = math.ceil(total / size) if total else 0
+        path = f"{API}/contacts"
+        q = query or None
+        body: dict[str, Any] = {
+            "entities": entities,
+            "pageSize": size,
+            "pageNumber": number,
+            "total": total,
+            "pageCount": pages,
+            "firstUri": _uri(path, pageSize=size, pageNumber=1, q=q),
+            "selfUri": _uri(path, pageSize=size, pageNumber=number, q=q),
+            "lastUri": _uri(path, pageSize=size, pageNumber=max(pages, 1), q=q),
+        }
+        if number < pages and (number + 1) * size <= SEARCH_WINDOW:
+            body["nextUri"] = _uri(path, pageSize=size, pageNumber=number + 1, q=q)
+        if number > 1:
+            body["previousUri"] = _uri(path, pageSize=size, pageNumber=number - 1, q=q)
+        return JSONResponse(body)
+
+    async def create(self, call: ApiCall) -> Response:
+        body = await call.json_body()
+        try:
+            content = validate(body, known_source=self.known_source)
+        except Invalid as exc:
+            raise exc.problem() from None
+        em = self.em
+        now = em.now_iso()
+        contact_id = em.new_id()
+        doc = build(contact_id, content, created=now, modified=now)
+        em.apply_create(StoredContact(contact_id, now, doc))
+        return JSONResponse(doc)
+
+    async def get(self, call: ApiCall) -> Response:
+        contact_id = call.params["contactId"]
+        doc = self.em.get(contact_id)
+        if doc is None:
+            raise _not_found(contact_id)
+        return JSONResponse(doc)
+
+    async def replace(self, call: ApiCall) -> Response:
+        """PUT: the body is the whole contact; fields left out are cleared."""
+        contact_id = call.params["contactId"]
+        body = await call.json_body()
+        if isinstance(body, dict) and body.get("id") not in (None, contact_id):
+            raise ApiProblem(400, "The id in the body does not match the id in the path.")
+        try:
+            content = validate(body, known_source=self.known_source)
+        except Invalid as exc:
+            raise exc.problem() from None
+        return self._store(contact_id, lambda _old: content, op="replace")
+
+    async def patch(self, call: ApiCall) -> Response:
+        """PATCH: ``{"changes": [{"field": "$.x", "value": ..., "action": ...}]}``."""
+        contact_id = call.params["contactId"]
+        body = await call.json_body()
+
+        def change(old: Doc) -> dict[str, Any]:
+            try:
+                return apply_changes(content_of(old), body, known_source=self.known_source)
+            except Invalid as exc:
+                raise exc.problem() from None
+
+        return self._store(contact_id, change, op="update")
+
+    def _store(self, contact_id: str, make: Any, *, op: str) -> Response:
+        em = self.em
+        with em.lock:
+            old = em.get(contact_id)
+            if old is None:
+                raise _not_found(contact_id)
+            content = make(old)
+            now = em.now_iso()
+            doc = build(contact_id, content, created=old["createDate"], modified=now)
+            em.apply_update(contact_id, doc, op=op, at=now)
+        return JSONResponse(doc)
+
+    async def delete(self, call: ApiCall) -> Response:
+        contact_id = call.params["contactId"]
+        em = self.em
+        if em.apply_delete(contact_id, at=em.now_iso()) is None:
+            raise _not_found(contact_id)
+        return Response(status_code=204)
+
+    # -- scan ------------------------------------------------------------------------------
+
+    async def scan(self, call: ApiCall) -> Response:
+        limit = int_param(call, "limit", SCAN_DEFAULT_LIMIT, SCAN_MIN_LIMIT, SCAN_MAX_LIMIT)
+        cursor = call.request.query_params.get("cursor")
+        division = call.request.query_params.get("divisionId")
+        em = self.em
+        with em.lock:
+            now = em.clock.monotonic()
+            key = None
+            if cursor:
+                key = em.cursors.resolve(SCAN_SCOPE, cursor, now=now)
+                if key is None:
+                    raise ApiProblem(400, "The cursor is invalid or has expired.")
+            entities, more = em.store.after(key, limit)
+            after = None
+            if more and entities:
+                after = em.cursors.issue(SCAN_SCOPE, em.store.key(entities[-1]["id"]), now=now)
+        path = f"{API}/scan/contacts"
+        body: dict[str, Any] = {"entities": entities}
+        if after is not None:
+            body["cursors"] = {"after": after}
+            body["nextUri"] = _uri(path, limit=limit, cursor=after, divisionId=division)
+        body["selfUri"] = _uri(path, limit=limit, cursor=cursor or None, divisionId=division)
+        return JSONResponse(body)
+
+    # -- external sources --------------------------------------------------------------------
+
+    async def list_sources(self, call: ApiCall) -> Response:
+        limit = int_param(call, "limit", SCAN_DEFAULT_LIMIT, SCAN_MIN_LIMIT, SCAN_MAX_LIMIT)
+        params = call.request.query_params
+        cursor, name = params.get("cursor"), params.get("name")
+        active_raw = params.get("active")
+        if active_raw not in (None, "true", "false"):
+            raise ApiProblem(400, f"active must be true or false, got {active_raw!r}.")
+        active = None if active_raw is None else active_raw == "true"
+        em = self.em
+        with em.lock:
+            now = em.clock.monotonic()
+            docs = self.profile.sources.listing(prefix=name, active=active)
+            if cursor:
+                key = em.cursors.resolve(SOURCES_SCOPE, cursor, now=now)
+                if key is None:
+                    raise ApiProblem(400, "The cursor is invalid or has expired.")
+                docs = [doc for doc in docs if self.profile.sources.key(doc) > key]
+            page, more = docs[:limit], len(docs) > limit
+            after = None
+            if more:
+                after = em.cursors.issue(SOURCES_SCOPE, self.profile.sources.key(page[-1]), now=now)
+        path = f"{API}/externalsources"
+        body: dict[str, Any] = {"entities": page}
+        if after is not None:
+            body["cursors"] = {"after": after}
+            body["nextUri"] = _uri(path, limit=limit, cursor=after, name=name, active=active_raw)
+        body["selfUri"] = _uri(path, limit=limit, cursor=cursor or None, name=name)
+        return JSONResponse(body)
+
+    async def create_source(self, call: ApiCall) -> Response:
+        body = await call.json_body()
+        with self.em.lock:
+            try:
+                doc = self.profile.sources.create(body)
+            except SourceConflict as exc:
+                raise ApiProblem(409, str(exc), code="conflict") from None
+            except ValueError as exc:
+                raise ApiProblem(400, f"Validation failed: {exc}") from None
+        return JSONResponse(doc)
+
+    async def get_source(self, call: ApiCall) -> Response:
+        source_id = call.params["externalSourceId"]
+        with self.em.lock:
+            doc = self.profile.sources.get(source_id)
+        if doc is None:
+            raise ApiProblem(404, f"External source {source_id} was not found.")
+        return JSONResponse(doc)
+
+
+def _sort_order(raw: str | None) -> tuple[str, bool] | None:
+    if raw is None or not raw.strip():
+        return None
+    field, _, direction = raw.partition(":")
+    direction = direction or "asc"
+    if field not in SORT_FIELDS or direction.lower() not in ("asc", "desc"):
+        raise ApiProblem(
+            400, f"sortOrder must be one of {', '.join(SORT_FIELDS)} with :asc or :desc."
+        )
+    return field, direction.lower() == "desc"
+
+
+def _sorted(docs: list[Doc], sort: tuple[str, bool] | None) -> list[Doc]:
+    if sort is None:
+        return docs
+    field, descending = sort
+    return sorted(docs, key=lambda doc: str(doc.get(field, "")).casefold(), reverse=descending)
+
+
+def routes(emulator: Emulator, profile: ExternalContactsProfile) -> list[BaseRoute]:
+    r = ContactRoutes(emulator, profile)
+    endpoints = [
+        (f"{API}/contacts", {"GET": r.search, "POST": r.create}),
+        (
+            f"{API}/contacts/{{contactId}}",
+            {"GET": r.get, "PUT": r.replace, "PATCH": r.patch, "DELETE": r.delete},
+        ),
+        (f"{API}/scan/contacts", {"GET": r.scan}),
+        (f"{API}/externalsources", {"GET": r.list_sources, "POST": r.create_source}),
+        (f"{API}/externalsources/{{externalSourceId}}", {"GET": r.get_source}),
+    ]
+    return [Route(path, ApiEndpoint(emulator, path, handlers)) for path, handlers in endpoints]
