@@ -41,9 +41,10 @@ def test_metrics_endpoint(harness: Harness) -> None:
         return text if 'syncd_runs_total{kind="targeted",status="partial"' in text else None
 
     text = eventually(scraped, 10, "the targeted run in the metrics")
-    assert _value(text, 'syncd_runs_total{kind="incremental",status="succeeded"') == 1.0
+    # The startup run of a database with no full reconcile yet is a full one.
+    assert _value(text, 'syncd_runs_total{kind="full",status="succeeded"') == 1.0
     assert _value(text, 'syncd_runs_total{kind="targeted",status="partial"') == 1.0
-    assert _value(text, 'syncd_last_success_timestamp_seconds{kind="incremental"}') > 1e9  # type: ignore[operator]
+    assert _value(text, 'syncd_last_success_timestamp_seconds{kind="full"}') > 1e9  # type: ignore[operator]
     assert _value(text, 'syncd_api_requests_total{kind="targeted"}') == 2.0
     assert _value(text, "syncd_leader ") == 1.0
     assert _value(text, "syncd_pending_requests ") is not None
