@@ -411,9 +411,9 @@ def format_validation_error(exc: ValidationError) -> list[str]:
                 and not secret
             ):
                 msg = f"{msg} (got {got!r})"
-            # One line per problem: a validator's message may quote a raw control character.
-            problems.append(_CONTROL.sub(lambda m: ascii(m.group())[1:-1], f"{key}: {msg}"))
-    return problems
+            problems.append(f"{key}: {msg}")
+    # One line per problem: a key or a validator's message may hold a raw control character.
+    return [_CONTROL.sub(lambda m: ascii(m.group())[1:-1], p) for p in problems]
 
 
 _SECRET_KEY = re.compile(r"secret|password|token", re.IGNORECASE)
@@ -428,7 +428,8 @@ def _control_characters(data: object, loc: tuple[str, ...] = ()) -> list[str]:
     if isinstance(data, list):
         return [p for i, v in enumerate(data) for p in _control_characters(v, (*loc, str(i)))]
     if isinstance(data, str) and (found := _CONTROL.search(data)):
-        return [f"{_format_loc(loc)}: contains the control character {found.group()!a}"]
+        key = _CONTROL.sub(lambda m: ascii(m.group())[1:-1], _format_loc(loc))
+        return [f"{key}: contains the control character {found.group()!a}"]
     return []
 
 

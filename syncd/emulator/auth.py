@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -44,6 +45,9 @@ INVALID = BearerProblem("bad.credentials", "Invalid login credentials.")
 EXPIRED = BearerProblem("bad.credentials", "Invalid login credentials: the token has expired.")
 
 _PURGE_EVERY = 1024
+# Test hook (docs/emulator.md): every issued token is appended to the file this names, so a
+# security test can search syncd's logs and database for the exact tokens it was given.
+TOKEN_LOG_ENV = "SYNCD_EMULATOR_TOKEN_LOG"
 
 
 class TokenIssuer:
@@ -75,6 +79,9 @@ class TokenIssuer:
         token = secrets.token_urlsafe(32)
         self._tokens[token] = now + self.expires_in
         self.issued += 1
+        if log_path := os.environ.get(TOKEN_LOG_ENV):
+            with open(log_path, "a", encoding="ascii") as log:
+                log.write(token + "\n")
         return {"access_token": token, "token_type": "bearer", "expires_in": self.expires_in}
 
     def check(self, authorization: str | None, now: float) -> BearerProblem | None:

@@ -14,6 +14,7 @@ endpoints (``bulk_*`` methods, see :class:`~syncd.genesys.api.BulkContactsApi`).
 
 from __future__ import annotations
 
+import base64
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -69,7 +70,7 @@ from syncd.genesys.throttle import (
     Slot,
     Throttle,
 )
-from syncd.logs import get_logger
+from syncd.logs import get_logger, register_secret
 from syncd.model import Contact, RemoteContact, WriteResult
 
 log = get_logger("syncd.genesys")
@@ -124,6 +125,9 @@ class GenesysClient:
             pacing, clock=self._clock, sleep=self._sleep, metrics=self.metrics, rng=self._rng
         )
         secret = client_secret if isinstance(client_secret, SecretStr) else SecretStr(client_secret)
+        # The HTTP Basic credentials made from it are as secret (a server may echo them).
+        basic = f"{client_id}:{secret.get_secret_value()}".encode()
+        register_secret(base64.b64encode(basic).decode())
         self.auth = TokenSource(
             http,
             login + "/oauth/token",
@@ -156,10 +160,10 @@ class GenesysClient:
         """Build a client from validated settings (``transport`` for tests and the emulator).
 
         ``pacing`` overrides fields of :class:`PacingSettings` other than the rate and the
-        concurrency, which come from ``settings``. A profile may change two defaults: the
-        rate when ``requests_per_minute`` is not set (see
-        ``GenesysSettings.effective_requests_per_minute``), and whether ``X-Rate-Limit-*`` headers are followed (production
-        sends none: it relies on 429 + ``Retry-After``).
+        concurrency, which come from ``settings`` (the rate through
+        ``GenesysSettings.effective_requests_per_minute``, a per-profile default). The profile
+        decides whether ``X-Rate-Limit-*`` headers are followed (production sends none: it
+        relies on 429 + ``Retry-After``).
         """
         if settings.client_secret is None:
             raise ConfigError("genesys.client_secret: no client secret configured")

@@ -8,6 +8,7 @@ so the ledger and the operator see the same thing.
 from __future__ import annotations
 
 import math
+import re
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from syncd.errors import (
     ApiValidationError,
 )
 from syncd.genesys.throttle import GateClosed
+from syncd.logs import scrub
 
 CORRELATION_HEADER = "ININ-Correlation-Id"
 MAX_MESSAGE = 500
@@ -34,10 +36,25 @@ def correlation_id(response: httpx.Response) -> str | None:
 
 
 def server_message(response: httpx.Response) -> str:
-    """The human message in an error body (Genesys ``message``, OAuth ``error_description``)."""
+    """The human message in an error body (Genesys ``message``, OAuth ``error_description``).
+
+    Scrubbed of credentials (a proxy may echo the request's headers) and kept to one line of
+    printable text: it goes to the ledger, the logs and the operator's terminal.
+    """
+    return _one_line(scrub(_server_message(response)))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(_UNPRINTABLE.sub(" ", text).split())
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _server_message(response: httpx.Response) -> str:
     try:
         body: Any = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply to read
         body = None
     if isinstance(body, dict):
         for key in ("message", "error_description", "error", "code"):
@@ -47,8 +64,11 @@ def server_message(response: httpx.Response) -> str:
     fallback = response.reason_phrase or f"HTTP {response.status_code}"
     if "html" in response.headers.get("content-type", ""):
         return fallback  # a load balancer's error page: its markup helps nobody
-    text = response.text.strip() if response.content else ""
-    return text[:MAX_MESSAGE] or fallback
+    try:
+        text = response.text
+    except (ValueError, LookupError):  # a charset that does not decode the body, or unknown
+        text = response.content.decode("utf-8", "replace")
+    return text.strip()[:MAX_MESSAGE] or fallback
 
 
 def retry_after(response: httpx.Response, *, now_epoch: float | None = None) -> float | None:

@@ -45,7 +45,19 @@ CSV_PHONE_COLUMNS = {
     "otherPhone": "OTHER",
 }
 _BOM = b"\xef\xbb\xbf"
+# Byte-order marks of encodings that are not ASCII-compatible: refused up front, because
+# every line of such a file would be rejected one by one (UTF-32 LE starts like UTF-16 LE).
+_FOREIGN_BOMS = (
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
 _UNDECODABLE = re.compile(r"[\udc80-\udcff]")
+# Lone surrogates: JSON can spell them (``"\ud800"``) but they are not text, and no database
+# or UTF-8 stream can store them.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_LINE_BREAK = re.compile(r"[\r\n]")
 # Control characters other than tab, CR and LF; canonical.normalize does not check every field.
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Salvages the externalId from a line that is not valid JSON.
@@ -64,7 +76,9 @@ class ParsedRow:
     raw: RawContact | None
     external_id: str | None  # readable id (None: missing or unreadable)
     reasons: list[str] = field(default_factory=list)
-    unidentified: bool = False  # there was an id, or may have been, but it cannot be read
+    # There was an id, or may have been, that cannot be read: the row's own, or those of the
+    # rows a broken multi-line CSV record may have swallowed.
+    unidentified: bool = False
 
 
 class _Lines:
@@ -83,8 +97,15 @@ class _Lines:
         if not data:
             raise StopIteration
         self.number += 1
-        if self.number == 1 and data.startswith(_BOM):
-            data = data[len(_BOM) :]
+        if self.number == 1:
+            for bom, name in _FOREIGN_BOMS:
+                if data.startswith(bom):
+                    raise ImportFileError(
+                        f"the file is {name} text (it starts with a {name} byte-order mark): "
+                        f"re-export it as UTF-8 (e.g. iconv -f {name} -t UTF-8 FILE)"
+                    )
+            if data.startswith(_BOM):
+                data = data[len(_BOM) :]
         if len(data) > MAX_LINE_BYTES and not data.endswith(b"\n"):
             while (rest := self._stream.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
                 pass
@@ -96,6 +117,13 @@ class _LineTooLong(Exception):
     def __init__(self, line: int) -> None:
         super().__init__(f"line is longer than {MAX_LINE_BYTES // 1024} KiB")
         self.line = line
+
+
+def _usable_id(value: str | None) -> str | None:
+    """An id that can key a database row: no NUL (PostgreSQL refuses it), no lone surrogate."""
+    if value is None or "\x00" in value or _SURROGATE.search(value):
+        return None
+    return value
 
 
 def _undecodable(field_name: str, value: str, encoding: str) -> str:
@@ -162,9 +190,15 @@ def _check_header(header: list[str], encoding: str) -> dict[str, int]:
             "instead)"
         )
     if problems:
+        hint = (
+            " (the header holds NUL bytes: the file looks like UTF-16 or binary; re-export it as "
+            "UTF-8)"
+            if any("\x00" in name for name in header)
+            else ""
+        )
         raise ImportFileError(
             "bad CSV header: " + "; ".join(problems) + f". Expected: {','.join(CSV_COLUMNS)} "
-            "(in any order)"
+            "(in any order)" + hint
         )
     return positions
 
@@ -188,15 +222,24 @@ def _csv_rows(
             cells = next(reader)
         except StopIteration:
             return
-        except _LineTooLong as exc:
-            yield ParsedRow(exc.line, None, None, [str(exc)], unidentified=True)
+        except _LineTooLong as exc:  # reported where its record starts, as every row is
+            yield ParsedRow(start, None, None, [str(exc)], unidentified=True)
             continue
         except csv.Error as exc:
             yield ParsedRow(start, None, None, [f"cannot be read as CSV: {exc}"], unidentified=True)
             continue
         if not cells or (len(cells) == 1 and not cells[0].strip()):
             continue  # blank line
-        yield _csv_row(start, cells, positions, width, id_index, encoding)
+        row = _csv_row(start, cells, positions, width, id_index, encoding)
+        if (
+            lines.number > start
+            and row.reasons
+            and (len(cells) != width or _LINE_BREAK.search(row.external_id or ""))
+        ):
+            # A broken record over several lines: a quote left open may have swallowed the
+            # rows that follow it, ids included (a snapshot must not tombstone those).
+            row.unidentified = True
+        yield row
 
 
 def _csv_row(
@@ -214,13 +257,17 @@ def _csv_row(
         if _UNDECODABLE.search(value):
             unidentified = True
         else:
-            external_id = clean_text(value)  # as normalize will key it: trimmed, NFC
+            external_id = _usable_id(clean_text(value))  # as normalize keys it: trimmed, NFC
+            unidentified = unidentified or (external_id is None and bool(value.strip()))
+    id_problem = []
+    if external_id is not None and _LINE_BREAK.search(external_id):
+        id_problem = ["externalId: contains a line break (is a quote left open before it?)"]
     if len(cells) != width:
         # Which cell is which is unknown; the id (if any) still protects its contact from a
         # snapshot's tombstone, which errs on the safe side.
         reason = f"has {len(cells)} fields but the header has {width}"
-        return ParsedRow(line, None, external_id, [reason], unidentified=unidentified)
-    reasons: list[str] = []
+        return ParsedRow(line, None, external_id, [reason, *id_problem], unidentified=unidentified)
+    reasons: list[str] = id_problem
     values: dict[str, str] = {}
     for name, index in positions.items():
         value = cells[index]
@@ -249,7 +296,26 @@ def _csv_row(
 
 
 def _read_jsonl(stream: IO[bytes], encoding: str) -> Iterator[ParsedRow]:
+    """Read the first line now (so a UTF-16 file fails before any work), then stream."""
     lines = _Lines(stream, encoding)
+    try:
+        first: str | _LineTooLong | None = next(lines)
+    except StopIteration:
+        first = None
+    except _LineTooLong as exc:
+        first = exc
+    return _jsonl_rows(lines, first, encoding)
+
+
+def _jsonl_rows(
+    lines: _Lines, first: str | _LineTooLong | None, encoding: str
+) -> Iterator[ParsedRow]:
+    if isinstance(first, _LineTooLong):
+        yield ParsedRow(first.line, None, None, [str(first)], unidentified=True)
+    elif first is None:
+        return
+    elif first.strip():
+        yield _jsonl_row(1, first, encoding)
     while True:
         try:
             text = next(lines)
@@ -271,7 +337,7 @@ def _salvage_id(text: str) -> str | None:
         value = json.loads(match.group(1))
     except ValueError:
         return None
-    return clean_text(value) if isinstance(value, str) else None
+    return _usable_id(clean_text(value)) if isinstance(value, str) else None
 
 
 def _jsonl_row(line: int, text: str, encoding: str) -> ParsedRow:
@@ -283,10 +349,11 @@ def _jsonl_row(line: int, text: str, encoding: str) -> ParsedRow:
         )
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
+        why = "arrays or objects nested too deeply" if isinstance(exc, RecursionError) else exc
         salvaged = _salvage_id(text)
         return ParsedRow(
-            line, None, salvaged, [f"not valid JSON: {exc}"], unidentified=salvaged is None
+            line, None, salvaged, [f"not valid JSON: {why}"], unidentified=salvaged is None
         )
     if not isinstance(data, dict):
         return ParsedRow(
@@ -300,8 +367,12 @@ def _jsonl_row(line: int, text: str, encoding: str) -> ParsedRow:
     external_id: str | None = None
     unidentified = False
     raw_id = data.get("externalId")
-    if isinstance(raw_id, str):
-        external_id = clean_text(raw_id)
+    if isinstance(raw_id, str) and _SURROGATE.search(raw_id):
+        reasons.append(_surrogate_reason("externalId"))
+        raw_id, unidentified = "?", True
+    elif isinstance(raw_id, str):
+        external_id = _usable_id(clean_text(raw_id))
+        unidentified = external_id is None and bool(raw_id.strip())
     elif raw_id is not None:
         reasons.append(f"externalId: expected a string, got {_json_type(raw_id)}")
         if isinstance(raw_id, int) and not isinstance(raw_id, bool):
@@ -347,10 +418,17 @@ def _json_type(value: object) -> str:
     return "an object"
 
 
+def _surrogate_reason(label: str) -> str:
+    return f"{label}: contains an unpaired surrogate (an escape in \\ud800-\\udfff), not text"
+
+
 def _text(
     data: dict[str, Any], key: str, reasons: list[str], label: str | None = None
 ) -> str | None:
     value = data.get(key)
+    if isinstance(value, str) and _SURROGATE.search(value):
+        reasons.append(_surrogate_reason(label or key))
+        return _SURROGATE.sub("\ufffd", value)  # reported; not "missing" as far as checks go
     if value is None or isinstance(value, str):
         return value
     reasons.append(f"{label or key}: expected a string or null, got {_json_type(value)}")
@@ -376,6 +454,9 @@ def _phones(value: object, reasons: list[str]) -> tuple[tuple[str, str], ...]:
             continue
         if kind is not None and not isinstance(kind, str):
             reasons.append(f"{where}.type: expected a string, got {_json_type(kind)}")
+            continue
+        if _SURROGATE.search(number + (kind or "")):
+            reasons.append(_surrogate_reason(where))
             continue
         phones.append((number, kind or "WORK"))
     return tuple(phones)

@@ -83,7 +83,9 @@ class ImportReport:
     unchanged: int = 0
     rejected: int = 0
     duplicates: int = 0
-    unidentified: int = 0  # rejected rows whose externalId could not be read at all
+    # rejected rows whose externalId could not be read at all, or that may have swallowed
+    # other rows' (a broken multi-line CSV record)
+    unidentified: int = 0
     tombstoned: int = 0
     missing: int = 0  # live mirror rows absent from a snapshot (tombstoned unless held)
     live_before: int = 0
@@ -129,8 +131,9 @@ def snapshot_hold_reason(
         reasons.append(f"the file has no valid rows while the mirror has {plan.live} live contacts")
     if unidentified:
         reasons.append(
-            f"{unidentified} rejected row(s) had no readable externalId, so the file may name "
-            "some of these contacts"
+            f"{unidentified} rejected row(s) had no readable externalId (or were broken CSV "
+            "records over several lines, which may have swallowed other rows), so the file may "
+            "name some of these contacts"
         )
     if plan.missing > max_count:
         reasons.append(f"{plan.missing} is more than sync.max_delete_count ({max_count})")
@@ -167,8 +170,19 @@ def _control_reasons(raw: RawContact) -> list[str]:
     return reasons
 
 
+# A reason may quote the value it is about; a 1 MiB value must not become a 1 MiB message.
+MAX_REASON = 300
+
+
+def _bounded(reason: str) -> str:
+    if len(reason) <= MAX_REASON:
+        return reason
+    suffix = f"... ({len(reason):,} characters in all)"
+    return reason[: MAX_REASON - len(suffix)] + suffix
+
+
 def validate(parsed: ParsedRow, default_region: str) -> MirrorRow | list[str]:
-    """The mirror row for a parsed row, or every reason it cannot go in."""
+    """The mirror row for a parsed row, or every reason it cannot go in (each bounded)."""
     reasons = list(parsed.reasons)
     if parsed.raw is not None:
         reasons.extend(_control_reasons(parsed.raw))
@@ -179,7 +193,7 @@ def validate(parsed: ParsedRow, default_region: str) -> MirrorRow | list[str]:
         else:
             if not reasons:
                 return to_mirror_row(contact)
-    return list(dict.fromkeys(reasons)) or ["cannot be read"]
+    return [_bounded(r) for r in dict.fromkeys(reasons)] or ["cannot be read"]
 
 
 class _Batch:
@@ -246,7 +260,7 @@ def import_mirror(
             )
             if isinstance(result, list):
                 report.rejected += 1
-                if parsed.unidentified and external_id is None:
+                if parsed.unidentified:
                     report.unidentified += 1
                 rejection = Rejection(parsed.line, external_id, tuple(result))
                 log.debug(

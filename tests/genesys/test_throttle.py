@@ -94,8 +94,17 @@ async def test_429_lowers_the_rate_then_it_recovers(server: FakeServer) -> None:
 
 
 async def test_a_burst_of_429s_lowers_the_rate_once(server: FakeServer) -> None:
+    # All four are in flight before the first 429 comes back (a barrier, not a sleep: on a
+    # loaded machine a sleep let the first answer overtake the last send).
+    arrived = 0
+    all_in_flight = anyio.Event()
+
     async def limited(request: httpx.Request) -> httpx.Response:
-        await anyio.sleep(0.002)
+        nonlocal arrived
+        arrived += 1
+        if arrived == 4:
+            all_in_flight.set()
+        await all_in_flight.wait()
         return answer(429, {"message": "slow down"}, {"Retry-After": "1"})
 
     server.script = [limited] * 4

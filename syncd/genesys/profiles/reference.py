@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+from syncd.errors import ApiProtocolError
 from syncd.genesys.api import Page
 from syncd.genesys.profiles import RequestSpec
 from syncd.genesys.profiles._shape import array, obj, opt_int, opt_str, opt_time, req_str
@@ -54,9 +55,16 @@ def _contact_path(genesys_id: str) -> str:
 
 
 class ReferenceProfile:
-    """Stateless mapping between canonical contacts and the reference JSON."""
+    """Mapping between canonical contacts and the reference JSON.
+
+    Its only state is the fingerprints of the pages of the listing in progress, to tell a
+    server that ignores ``pageNumber`` from a long listing.
+    """
 
     name = "reference"
+
+    def __init__(self) -> None:
+        self._listed_pages: set[int] = set()
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -163,9 +171,23 @@ class ReferenceProfile:
         entities = array(data.get("entities"), "page.entities")
         contacts = [self.parse_contact(e, f"page.entities[{i}]") for i, e in enumerate(entities)]
         number = _page_number(token)
-        size = opt_int(data, "pageSize", "page") or _page_size(page_size)
+        # The server's pageSize is believed when it is smaller than what we asked for (it
+        # capped it); a larger one would make a full page look short and end the listing.
+        asked = _page_size(page_size)
+        size = min(opt_int(data, "pageSize", "page") or asked, asked)
         total = opt_int(data, "total", "page")
-        return Page(contacts, _next_token(number, size, len(contacts), total), total)
+        next_token = _next_token(number, size, len(contacts), total)
+        if number == 1:
+            self._listed_pages.clear()
+        if contacts and next_token is not None:
+            fingerprint = hash(tuple(c.genesys_id for c in contacts))
+            if fingerprint in self._listed_pages:
+                raise ApiProtocolError(
+                    f"page {number} of the listing repeats an earlier page (the server seems "
+                    "to ignore pageNumber): the listing would never end"
+                )
+            self._listed_pages.add(fingerprint)
+        return Page(contacts, next_token, total)
 
 
 def _next_token(number: int, size: int, count: int, total: int | None) -> str | None:
