@@ -31,7 +31,7 @@ from syncd.store import runs as run_store
 from syncd.store.db import Database
 from syncd.store.snapshot import Snapshot, scratch_snapshot
 from syncd.sync import guards
-from syncd.sync.diff import Absent, RemoteView
+from syncd.sync.diff import Absent, RemoteView, Wanted
 from syncd.sync.executor import Executor, Hooks, PlanEntry, Stop
 from syncd.sync.options import EngineOptions
 from syncd.sync.plan import (
@@ -263,18 +263,27 @@ class Engine:
                 tally=report.counts,
             )
             resolved = await resolver.resolve_all()
+        # The externalIds whose intents were just resolved are diffed again at once, against
+        # what the resolution observed (_redo), and before anything else observes Genesys:
+        # a view taken before their write would see the old content and send it again.
         if spec.kind == "full":
+            executor = self._executor(spec, report, halt, self._verdict(spec))
+            await self._redo(executor, resolved)
             with self._snapshot(spec) as snapshot:
-                listed = await self._list(snapshot, report, halt)
-                executor = self._executor(spec, report, halt, self._verdict(spec))
-                if listed:
-                    await self._redo(executor, resolved)
+                if await self._list(snapshot, report, halt):
                     await self._full(executor, snapshot)
                 return executor
         if spec.kind == "targeted":
-            items = await self._observe_targets(spec.external_ids)
+            redone = {ext for ext, _view in resolved}
+            wanted = {e.strip() for e in spec.external_ids}
+            items = await self._observe_targets(
+                [e for e in spec.external_ids if e.strip() not in redone]
+            )
+            also = load_items(self.db, sorted(redone & wanted), self.options.default_region)
             planned = sum(
-                1 for i in items if isinstance(i.desired, Absent) and i.link and i.link.genesys_id
+                1
+                for i in (*items, *also)
+                if isinstance(i.desired, Absent) and i.link and i.link.genesys_id
             )
             executor = self._executor(spec, report, halt, self._verdict(spec, planned))
             await self._redo(executor, resolved)
@@ -353,13 +362,14 @@ class Engine:
             items = load_items(self.db, list(ids), self.options.default_region)
             for item in items:
                 item.change_ids = ids[item.external_id]
-            await executor.execute(items)
+            await executor.execute(await self._observe_listed_unlinked(items))
         self.progress.phase("retrying failed rows", None)
         await self._by_keys(
             executor,
             lambda conn, after: links.due_failed_keys(
                 conn, self.clock(), after=after, limit=self.options.batch_size
             ),
+            lookup_unlinked=True,
         )
         if spec.allow_mass_delete:
             await self._by_keys(
@@ -374,6 +384,8 @@ class Engine:
         executor: Executor,
         page: Callable[[Any, str | None], list[str]],
         snapshot: Snapshot | None = None,
+        *,
+        lookup_unlinked: bool = False,
     ) -> None:
         after: str | None = None
         while not executor.halted():
@@ -385,7 +397,65 @@ class Engine:
             items = load_items(self.db, keys, self.options.default_region)
             if snapshot is not None:
                 observe_snapshot(self.db, snapshot, items)
+            if lookup_unlinked:
+                items = await self._observe_listed_unlinked(items)
             await executor.execute(items)
+
+    async def _observe_listed_unlinked(self, items: list[Item]) -> list[Item]:
+        """Look up, before creating it, an externalId the last listing saw on a contact that
+        no link claims (an incremental run does not list, so it would create a duplicate).
+
+        That happens when the CRM restores or re-inserts a row after a full reconcile
+        reported a pre-existing contact with its externalId as an orphan: the contact must be
+        adopted, not doubled (invariant 1). The last listing (``remote_snapshot``) is read by
+        its externalId index, and only the externalIds it names cost a search, so the run's
+        cost still follows the changes. An item whose lookup fails is left for the next run
+        (its change rows stay, a failed row stays due).
+        """
+        candidates = [
+            i
+            for i in items
+            if isinstance(i.desired, Wanted)
+            and not i.view.observed
+            and (i.link is None or (i.link.genesys_id is None and i.link.state == "failed"))
+        ]
+        if not candidates:
+            return items
+        listed = Snapshot(self.db).by_external_ids([i.external_id for i in candidates])
+        if not listed:
+            return items
+        with self.db.read() as conn:
+            claimed = links.links_by_genesys_id(
+                conn, [r.genesys_id for rows in listed.values() for r in rows]
+            )
+        hinted = [
+            i
+            for i in candidates
+            if any(r.genesys_id not in claimed for r in listed.get(i.external_id, ()))
+        ]
+        unobserved: set[str] = set()
+        region = self.options.default_region
+
+        async def look(item: Item) -> None:
+            try:
+                hits = await self.api.find_by_external_id(item.external_id)
+            except ApiError as exc:
+                unobserved.add(item.external_id)
+                log.warning("sync.lookup.failed", external_id=item.external_id, error=str(exc))
+                return
+            with self.db.read() as conn:
+                taken = links.links_by_genesys_id(conn, [h.genesys_id for h in hits])
+            others = tuple(canonical_remote(h, region) for h in hits if h.genesys_id not in taken)
+            item.view = RemoteView(observed=True, others=others)
+
+        gate = asyncio.Semaphore(self.options.max_in_flight)
+
+        async def bounded(item: Item) -> None:
+            async with gate:
+                await look(item)
+
+        await asyncio.gather(*(bounded(i) for i in hinted))
+        return [i for i in items if i.external_id not in unobserved]
 
     # -- full reconcile --------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from syncd.errors import (
     OutcomeUnknownError,
 )
 from syncd.genesys.api import ContactsApi
+from syncd.genesys.auth import TOKEN_ROUTE
 from syncd.logs import get_logger
 from syncd.model import Contact
 from syncd.store import changes, ledger, links
@@ -125,6 +126,7 @@ class Executor:
             decision = d.diff(
                 item.desired, item.link, item.view, now=now, ignore_backoff=self.ignore_backoff
             )
+            decision = self._representable(item, decision)
             is_write = isinstance(decision.action, d.WRITES)
             if isinstance(decision.action, d.Delete) and not self.verdict.allowed:
                 is_write = False
@@ -132,7 +134,28 @@ class Executor:
             reports.extend(self._reports(item, decision))
         self._plan_or_append(reports)
         self._commit_local(local)
-        await self.run_bounded([self._guarded_write(i, dec) for i, dec in writes])
+        from syncd.sync import bulk as _bulk  # imports this module
+
+        jobs: list[Awaitable[None]] = []
+        api = None if self.dry_run else _bulk.bulk_api(self.api)
+        if api is not None:  # creates, updates, deletes in bulk chunks (syncd.sync.bulk)
+            writes, jobs = _bulk.BulkWriter(self, api).plan(writes)
+        await self.run_bounded([*jobs, *(self._guarded_write(i, dec) for i, dec in writes)])
+
+    def _representable(self, item: Item, decision: d.Decision) -> d.Decision:
+        """A contact the wire profile cannot express (two WORK phones for externalcontacts'
+        one workPhone slot) is rejected here, with a ledger row and no call, like a 400: it
+        waits until its content changes."""
+        action = decision.action
+        check = getattr(self.api, "representation_problem", None)
+        sends = d.Create | d.Update | d.Drift | d.Adopt | d.Recreate
+        if check is None or not isinstance(action, sends) or not isinstance(item.desired, d.Wanted):
+            return decision
+        problem = check(action.contact)
+        if problem is None:
+            return decision
+        reject = d.Reject((f"cannot be represented: {problem}",), item.desired.hash)
+        return replace(decision, action=reject)
 
     async def run_bounded(self, jobs: Sequence[Awaitable[None]]) -> None:
         """Run ``jobs`` with at most ``max_in_flight`` at a time; a crash cancels the rest."""
@@ -589,6 +612,9 @@ class Executor:
         )
         if isinstance(exc, ApiAuthError):
             self.aborted = f"authentication failed: {message}"
+        elif isinstance(exc, ApiUnavailableError) and exc.route == TOKEN_ROUTE:
+            # No token, no call: every row would fail the same way (nothing was sent).
+            self.aborted = f"the Genesys login service is unavailable: {message}"
         elif isinstance(exc, ApiUnavailableError | ApiRateLimitedError):
             self._unavailable_streak += 1
             if self._unavailable_streak >= self.options.max_consecutive_unavailable:

@@ -2,16 +2,26 @@
 
 Why not all in the configuration file: only the delete limits, the phone region and the
 concurrency are operator decisions today; the rest are engineering defaults that tests shrink
-(no waits, tiny batches) through :func:`dataclasses.replace`.
+(no waits, tiny batches) through :func:`dataclasses.replace`, and that a process can shrink
+through the environment: ``SYNCD_ENGINE_<FIELD>`` (``SYNCD_ENGINE_CREATE_GRACE=5s``,
+``SYNCD_ENGINE_BATCH_SIZE=50``...) overrides the default of every scalar field below. That
+is how the chaos suite runs a real daemon with seconds instead of minutes; an invalid value
+is a :class:`~syncd.errors.ConfigError` naming the variable.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
+from typing import Any
 
-from syncd.config import Settings
+from syncd.config import Settings, parse_duration
+from syncd.errors import ConfigError
 from syncd.sync.guards import DeleteLimits
+
+ENV_PREFIX = "SYNCD_ENGINE_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,10 +42,16 @@ class EngineOptions:
     absent_checks: int = 2  # runs that must confirm absence before creating again
     # Stop the run (status failed) after this many consecutive "service unavailable" rows.
     max_consecutive_unavailable: int = 50
+    # The single-writer "sync" lease of a run: after a kill -9 the next run waits at most
+    # ``sync_lease_ttl`` for it; renewed every ``sync_lease_renew`` (well inside the TTL).
+    sync_lease_ttl: timedelta = timedelta(seconds=20)
+    sync_lease_renew: timedelta = timedelta(seconds=5)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> EngineOptions:
-        return cls(
+    def from_settings(
+        cls, settings: Settings, env: Mapping[str, str] | None = None
+    ) -> EngineOptions:
+        options = cls(
             default_region=settings.genesys.default_phone_region,
             limits=DeleteLimits(
                 max_count=settings.sync.max_delete_count,
@@ -43,6 +59,40 @@ class EngineOptions:
             ),
             max_in_flight=settings.genesys.max_in_flight,
         )
+        return options.with_env(os.environ if env is None else env)
+
+    def with_env(self, env: Mapping[str, str]) -> EngineOptions:
+        """These options with every ``SYNCD_ENGINE_<FIELD>`` variable of ``env`` applied."""
+        changes: dict[str, Any] = {}
+        problems: list[str] = []
+        for f in fields(self):
+            name = ENV_PREFIX + f.name.upper()
+            raw = env.get(name)
+            if raw is None or f.name in ("default_region", "limits", "max_in_flight"):
+                continue
+            current = getattr(self, f.name)
+            try:
+                if isinstance(current, timedelta):
+                    changes[f.name] = parse_duration(raw)
+                else:
+                    value = int(raw)
+                    if value < 1:
+                        raise ValueError(f"must be a positive integer (got {raw!r})")
+                    changes[f.name] = value
+            except ValueError as exc:
+                message = str(exc)
+                if "invalid literal" in message:
+                    message = f"must be a positive integer (got {raw!r})"
+                problems.append(f"{name}: {message}")
+        merged = replace(self, **changes) if changes else self
+        if merged.sync_lease_renew * 2 > merged.sync_lease_ttl:
+            problems.append(
+                f"{ENV_PREFIX}SYNC_LEASE_RENEW must be at most half of "
+                f"{ENV_PREFIX}SYNC_LEASE_TTL, so that one late renewal does not lose the lease"
+            )
+        if problems:
+            raise ConfigError(problems, source="the SYNCD_ENGINE_* environment")
+        return merged
 
     def backoff(self, attempts: int) -> timedelta:
         seconds = self.backoff_base.total_seconds() * 2 ** max(0, attempts - 1)

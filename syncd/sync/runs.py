@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from syncd.config import Settings
@@ -29,10 +28,11 @@ if TYPE_CHECKING:
 
 __all__ = ["Engine", "EngineExecutor", "RunReport", "RunSpec", "create_executor"]
 
-# The single-writer lease of a run. Short, so that after a kill -9 the next leader's first
-# run waits at most this long (failover within 30 s); renewed well inside it.
-SYNC_LEASE_TTL = timedelta(seconds=20)
-SYNC_LEASE_RENEW = timedelta(seconds=5)
+# The single-writer lease of a run: EngineOptions.sync_lease_ttl (20 s by default), short so
+# that after a kill -9 the next leader's first run waits at most that long; renewed well
+# inside it (EngineOptions.sync_lease_renew).
+SYNC_LEASE_TTL = EngineOptions().sync_lease_ttl
+SYNC_LEASE_RENEW = EngineOptions().sync_lease_renew
 ApiFactory = Callable[[], ContactsApi]
 
 
@@ -103,9 +103,8 @@ class EngineExecutor:
             dry_run=dry_run,
         )
         holder = leases.holder_id("sync", self.instance_id)
-        with leases.hold(
-            self.db, leases.SYNC_LEASE, holder, SYNC_LEASE_TTL, renew_every=SYNC_LEASE_RENEW
-        ) as lease:
+        ttl, renew = self.options.sync_lease_ttl, self.options.sync_lease_renew
+        with leases.hold(self.db, leases.SYNC_LEASE, holder, ttl, renew_every=renew) as lease:
             return asyncio.run(
                 self._run(spec, trigger, AnyStop(stop, lease.lost), started, progress, on_plan)
             )

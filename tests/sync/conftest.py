@@ -82,10 +82,52 @@ class VirtualTime:
         await asyncio.sleep(0)
 
 
-def make_client(app: Starlette) -> GenesysClient:
+PROFILES = ("reference", "externalcontacts")
+
+# Routes of the request log, per wire profile (``Harness.route``).
+ROUTES: dict[str, dict[str, tuple[str, str]]] = {
+    "reference": {
+        "list": ("GET", "/api/v2/contacts"),
+        "search": ("GET", "/api/v2/contacts/search"),
+        "get": ("GET", "/api/v2/contacts/{contactId}"),
+        "create": ("POST", "/api/v2/contacts"),
+        "patch": ("PATCH", "/api/v2/contacts/{contactId}"),
+        "delete": ("DELETE", "/api/v2/contacts/{contactId}"),
+    },
+    "externalcontacts": {
+        # Listing is the scan endpoint (limit = EngineOptions.page_size, 100 here).
+        "list": ("GET", "/api/v2/externalcontacts/scan/contacts"),
+        "search": ("GET", "/api/v2/externalcontacts/contacts"),
+        "get": ("GET", "/api/v2/externalcontacts/contacts/{contactId}"),
+        "create": ("POST", "/api/v2/externalcontacts/contacts"),
+        "patch": ("PATCH", "/api/v2/externalcontacts/contacts/{contactId}"),
+        "delete": ("DELETE", "/api/v2/externalcontacts/contacts/{contactId}"),
+        "sources": ("GET", "/api/v2/externalcontacts/externalsources"),
+        "create_source": ("POST", "/api/v2/externalcontacts/externalsources"),
+        "bulk_add": ("POST", "/api/v2/externalcontacts/bulk/contacts/add"),
+        "bulk_update": ("POST", "/api/v2/externalcontacts/bulk/contacts/update"),
+        "bulk_remove": ("POST", "/api/v2/externalcontacts/bulk/contacts/remove"),
+        "bulk_read": ("POST", "/api/v2/externalcontacts/bulk/contacts"),
+    },
+}
+# externalcontacts phone slots and the canonical type each holds (the default mapping).
+SLOTS = (
+    ("workPhone", "WORK"),
+    ("cellPhone", "MOBILE"),
+    ("homePhone", "HOME"),
+    ("otherPhone", "OTHER"),
+)
+
+
+def app_profile(app: Starlette) -> str:
+    return str(app.state.emulator.config.profile)
+
+
+def make_client(app: Starlette, **overrides: Any) -> GenesysClient:
     clock = VirtualTime()
+    overrides.setdefault("profile", app_profile(app))
     return GenesysClient.from_settings(
-        genesys_settings(),
+        genesys_settings(**overrides),
         transport=httpx.ASGITransport(app=app),
         retry=RetryPolicy.testing(max_attempts=3),
         clock=clock,
@@ -144,6 +186,10 @@ class Harness:
     options: EngineOptions = FAST_OPTIONS
     hand_writes: list[dict[str, Any]] = field(default_factory=list)
     plan: list[PlanEntry] = field(default_factory=list)
+    # Settings of syncd's client for runs (e.g. ``bulk_batch_size``), and an optional
+    # wrapper around it (a test double that alters some answers).
+    client_overrides: dict[str, Any] = field(default_factory=dict)
+    wrap: Callable[[GenesysClient], Any] | None = None
 
     @property
     def em(self) -> Any:
@@ -189,11 +235,11 @@ class Harness:
         **spec: Any,
     ) -> RunReport:
         async def go() -> RunReport:
-            client = make_client(self.app)
+            client = make_client(self.app, **self.client_overrides)
             try:
                 engine = Engine(
                     self.db,
-                    client,
+                    self.wrap(client) if self.wrap else client,
                     options or self.options,
                     hooks=hooks,
                     on_plan=self.plan.append,
@@ -251,8 +297,65 @@ class Harness:
 
     # -- looking --------------------------------------------------------------------------
 
-    def remote(self) -> list[dict[str, Any]]:
+    @property
+    def profile(self) -> str:
+        return app_profile(self.app)
+
+    def route(self, kind: str) -> tuple[str, str]:
+        """``(method, route)`` of one kind of call in this profile's request log."""
+        return ROUTES[self.profile][kind]
+
+    def calls(self, start: int = 0) -> list[tuple[str, str]]:
+        """API calls in the request log since ``start`` (token requests left out)."""
+        return [
+            (r["method"], r["route"])
+            for r in self.em.request_log()[start:]
+            if "/oauth" not in r["path"]
+        ]
+
+    def setup_calls(self, *, created: bool = False) -> list[tuple[str, str]]:
+        """The calls a fresh client makes before its first contact call: none in the
+        reference; one source lookup in externalcontacts (plus the source's creation on the
+        very first run against an empty org)."""
+        if self.profile == "reference":
+            return []
+        return [self.route("sources")] + ([self.route("create_source")] if created else [])
+
+    def raw_remote(self) -> list[dict[str, Any]]:
+        """The emulator's store in the profile's own JSON."""
         return list(self.em.contacts())
+
+    def remote(self) -> list[dict[str, Any]]:
+        """Every remote contact in one profile-neutral shape (the reference's JSON: ``id``,
+        ``externalId``, ``firstName``, ``lastName``, ``email``, ``phoneNumbers`` as
+        ``[{number, type}]``, ``externalOrganization``), read independently of the client."""
+        return [self._neutral(doc) for doc in self.raw_remote()]
+
+    def _neutral(self, doc: dict[str, Any]) -> dict[str, Any]:
+        if self.profile == "reference":
+            return doc
+        sources = self.em.profile.sources
+        ext = None
+        for item in doc.get("externalIds") or ():
+            source = sources.get(item["externalSource"]["id"]) or {}
+            if str(source.get("name", "")).casefold() == "syncd":
+                ext = item["value"]
+        phones = [
+            {"number": doc[slot].get("e164") or doc[slot]["display"], "type": kind}
+            for slot, kind in SLOTS
+            if doc.get(slot)
+        ]
+        out: dict[str, Any] = {"id": doc["id"], "externalId": ext}
+        for key in ("firstName", "lastName"):
+            if doc.get(key) is not None:
+                out[key] = doc[key]
+        if doc.get("workEmail") is not None:
+            out["email"] = doc["workEmail"]
+        if phones:
+            out["phoneNumbers"] = phones
+        if doc.get("externalOrganization"):
+            out["externalOrganization"] = doc["externalOrganization"]
+        return out
 
     def remote_by_id(self) -> dict[str, dict[str, Any]]:
         return {c["id"]: c for c in self.remote()}
@@ -263,16 +366,47 @@ class Harness:
             out.setdefault(c.get("externalId") or "", []).append(c)
         return out
 
+    def seed_remote(self, *contacts: Contact) -> list[str]:
+        """Contacts that exist in Genesys before syncd (seeded, no request), in the profile's
+        JSON; returns their ids."""
+        docs: list[dict[str, Any]] = []
+        for c in contacts:
+            doc: dict[str, Any] = {"firstName": c.first_name, "lastName": c.last_name}
+            if self.profile == "reference":
+                doc.update(externalId=c.external_id or None, email=c.email)
+                doc["phoneNumbers"] = [
+                    {"number": p.number, "type": p.type} for p in c.phone_numbers
+                ]
+            else:
+                slots = {kind: slot for slot, kind in SLOTS}
+                if c.external_id:
+                    source = {"id": "syncd-source", "name": "syncd"}
+                    doc["externalIds"] = [{"externalSource": source, "value": c.external_id}]
+                if c.email:
+                    doc["workEmail"] = c.email
+                for p in c.phone_numbers:
+                    doc[slots[p.type]] = {"display": p.number}
+            docs.append({k: v for k, v in doc.items() if v not in (None, [])})
+        return [d["id"] for d in self.em.seed_contacts(docs)]
+
     def syncd_writes(self) -> list[dict[str, Any]]:
         """Writes the emulator applied that were not made by hand."""
         hand = {(w["op"], w["id"], w["at"]) for w in self.hand_writes}
         return [w for w in self.em.write_log() if (w["op"], w["id"], w["at"]) not in hand]
 
     def api_writes(self) -> list[dict[str, Any]]:
+        """Requests that write contacts (token requests, source setup and bulk reads left
+        out)."""
+        skip = (
+            ROUTES["externalcontacts"]["create_source"],
+            ROUTES["externalcontacts"]["bulk_read"],
+        )
         return [
             r
             for r in self.em.request_log()
-            if r["method"] in ("POST", "PATCH", "PUT", "DELETE") and "/oauth" not in r["path"]
+            if r["method"] in ("POST", "PATCH", "PUT", "DELETE")
+            and "/oauth" not in r["path"]
+            and (r["method"], r["route"]) not in skip
         ]
 
     def ledger(self, **where: Any) -> list[dict[str, Any]]:
@@ -324,13 +458,27 @@ def _replace_contact(doc: dict[str, Any], fields: dict[str, Any]) -> Contact:
     return replace(contact, **fields)
 
 
-@pytest.fixture
-def emulator_app() -> Starlette:
+def make_app(profile: str = "reference", **config: Any) -> Starlette:
     return create_app(
         EmulatorConfig(
-            requests_per_minute=1_000_000, client_id=CLIENT_ID, client_secret=CLIENT_SECRET
+            requests_per_minute=1_000_000,
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            profile=profile,
+            **config,
         )
     )
+
+
+@pytest.fixture(params=PROFILES)
+def profile(request: pytest.FixtureRequest) -> str:
+    """Each engine test runs against both wire profiles."""
+    return str(request.param)
+
+
+@pytest.fixture
+def emulator_app(profile: str) -> Starlette:
+    return make_app(profile)
 
 
 @pytest.fixture

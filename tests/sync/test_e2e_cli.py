@@ -21,13 +21,47 @@ import sqlalchemy as sa
 
 from syncd.store.db import open_database
 from syncd.store.schema import contact_links, crm_contacts, ledger
-from tests.sync.conftest import CLIENT_ID, CLIENT_SECRET, person
+from tests.conftest import _drop_postgres_schema, _postgres_schema_url, require_postgres
+from tests.sync.conftest import CLIENT_ID, CLIENT_SECRET, ROUTES, person
 
 pytestmark = pytest.mark.slow
 
+# Both wire profiles on SQLite; the reference also on PostgreSQL (a subprocess per command makes
+# this the slowest engine test: the database backend is covered by the in-process tests).
+CASES = [
+    pytest.param(("sqlite", "reference"), id="sqlite-reference"),
+    pytest.param(
+        ("postgresql", "reference"), id="postgresql-reference", marks=pytest.mark.postgres
+    ),
+    pytest.param(("sqlite", "externalcontacts"), id="sqlite-externalcontacts"),
+]
+
+
+@pytest.fixture(params=CASES)
+def case(request: pytest.FixtureRequest) -> tuple[str, str]:
+    return tuple(request.param)  # type: ignore[return-value]
+
 
 @pytest.fixture
-def emulator_url() -> Iterator[str]:
+def profile(case: tuple[str, str]) -> str:
+    return case[1]
+
+
+@pytest.fixture
+def database_url(case: tuple[str, str], tmp_path: Path) -> Iterator[str]:
+    if case[0] == "sqlite":
+        yield f"sqlite:///{tmp_path / 'syncd.db'}"
+        return
+    base = require_postgres()
+    url, schema = _postgres_schema_url(base)
+    try:
+        yield url
+    finally:
+        _drop_postgres_schema(base, schema)
+
+
+@pytest.fixture
+def emulator_url(profile: str) -> Iterator[str]:
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -42,6 +76,8 @@ def emulator_url() -> Iterator[str]:
             CLIENT_ID,
             "--client-secret",
             CLIENT_SECRET,
+            "--profile",
+            profile,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -60,8 +96,14 @@ def emulator_url() -> Iterator[str]:
 
 
 class Cli:
-    def __init__(self, tmp: Path, url: str, database_url: str) -> None:
+    def __init__(self, tmp: Path, url: str, database_url: str, profile: str) -> None:
         self.url = url
+        self.profile = profile
+        routes = ROUTES[profile]
+        self.POST, self.PATCH, self.DELETE = routes["create"], routes["patch"], routes["delete"]
+        self.LIST = routes["list"]
+        # Each command's client looks its external source up first (externalcontacts).
+        self.SETUP = [routes["sources"]] if profile == "externalcontacts" else []
         self.config = tmp / "config.toml"
         self.config.write_text(
             f"""
@@ -74,6 +116,7 @@ login_url = "{url}"
 client_id = "{CLIENT_ID}"
 client_secret = "{CLIENT_SECRET}"
 requests_per_minute = 100000
+profile = "{profile}"
 
 [sync]
 max_delete_count = 100
@@ -106,6 +149,14 @@ max_delete_percent = 50
         result: list[dict[str, Any]] = httpx.get(f"{self.url}/__emulator/contacts").json()
         return result
 
+    def external_ids(self) -> set[str]:
+        if self.profile == "reference":
+            return {c["externalId"] for c in self.contacts()}
+        return {c["externalIds"][0]["value"] for c in self.contacts()}
+
+    def bulk(self, kind: str) -> tuple[str, str]:
+        return ROUTES["externalcontacts"][kind]
+
     def write_mirror(self, *rows: dict[str, Any]) -> None:
         with self.db.write() as conn:
             for row in rows:
@@ -115,23 +166,12 @@ max_delete_percent = 50
 
 
 @pytest.fixture
-def cli(tmp_path: Path, emulator_url: str, database_url: str) -> Iterator[Cli]:
-    c = Cli(tmp_path, emulator_url, database_url)
+def cli(tmp_path: Path, emulator_url: str, database_url: str, profile: str) -> Iterator[Cli]:
+    c = Cli(tmp_path, emulator_url, database_url, profile)
     try:
         yield c
     finally:
         c.db.dispose()
-
-
-POST, PATCH, DELETE = (
-    ("POST", "/api/v2/contacts"),
-    ("PATCH", "/api/v2/contacts/{contactId}"),
-    (
-        "DELETE",
-        "/api/v2/contacts/{contactId}",
-    ),
-)
-LIST = ("GET", "/api/v2/contacts")
 
 
 def test_import_sync_edit_sync_delete_sync(cli: Cli, tmp_path: Path) -> None:
@@ -163,7 +203,11 @@ def test_import_sync_edit_sync_delete_sync(cli: Cli, tmp_path: Path) -> None:
     result = cli("sync")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "created" in result.stdout
-    assert cli.new_requests() == [POST] * n
+    if cli.profile == "reference":
+        assert cli.new_requests() == [cli.POST] * n
+    else:  # the source is created on the first run; 150 creates in 3 bulk batches of 50
+        setup = [*cli.SETUP, ROUTES["externalcontacts"]["create_source"]]
+        assert cli.new_requests() == setup + [cli.bulk("bulk_add")] * math.ceil(n / 50)
     assert len(cli.contacts()) == n
 
     result = cli("sync")  # nothing changed: not a single call
@@ -172,7 +216,7 @@ def test_import_sync_edit_sync_delete_sync(cli: Cli, tmp_path: Path) -> None:
 
     result = cli("sync", "--full")
     assert result.returncode == 0, result.stdout
-    assert cli.new_requests() == [LIST] * math.ceil(n / 100)
+    assert cli.new_requests() == cli.SETUP + [cli.LIST] * math.ceil(n / 100)
 
     # Edit three contacts in the CRM, one only in formatting (no call for that one).
     cli.write_mirror(
@@ -186,7 +230,11 @@ def test_import_sync_edit_sync_delete_sync(cli: Cli, tmp_path: Path) -> None:
     assert cli.new_requests() == []
     result = cli("sync")
     assert result.returncode == 0
-    assert cli.new_requests() == [PATCH, PATCH]
+    if cli.profile == "reference":
+        assert cli.new_requests() == [cli.PATCH, cli.PATCH]
+    else:  # two updates: one bulk read + one bulk update
+        expected = [*cli.SETUP, cli.bulk("bulk_read"), cli.bulk("bulk_update")]
+        assert cli.new_requests() == expected
 
     # A snapshot import without some rows tombstones them; the next sync deletes them.
     gone = {"E-010", "E-011", "E-012"}
@@ -222,13 +270,22 @@ def test_import_sync_edit_sync_delete_sync(cli: Cli, tmp_path: Path) -> None:
     result = cli("sync")
     assert result.returncode == 0, result.stdout
     new = cli.new_requests()
-    assert new.count(DELETE) == 3
-    assert all(r in (PATCH, DELETE) for r in new)  # the snapshot reverted E-001..E-003
-    assert {c["externalId"] for c in cli.contacts()} == {f"E-{i:03}" for i in range(n)} - gone
+    if cli.profile == "reference":
+        assert new.count(cli.DELETE) == 3
+        assert all(r in (cli.PATCH, cli.DELETE) for r in new)  # the snapshot reverted E-00x
+    else:
+        assert new[: len(cli.SETUP)] == cli.SETUP
+        assert new[len(cli.SETUP) :].count(cli.bulk("bulk_remove")) == 1
+        assert set(new[len(cli.SETUP) :]) <= {
+            cli.bulk("bulk_remove"),
+            cli.bulk("bulk_read"),
+            cli.bulk("bulk_update"),
+        }
+    assert cli.external_ids() == {f"E-{i:03}" for i in range(n)} - gone
 
     result = cli("sync", "--full")
     assert result.returncode == 0
-    assert cli.new_requests() == [LIST] * math.ceil((n - 3) / 100)
+    assert cli.new_requests() == cli.SETUP + [cli.LIST] * math.ceil((n - 3) / 100)
     with cli.db.read() as conn:
         pending = conn.execute(sa.select(ledger).where(ledger.c.outcome == "pending")).all()
         assert pending == []
@@ -248,7 +305,10 @@ def test_guard_exit_code_and_release(cli: Cli) -> None:
     assert cli.new_requests() == []
     result = cli("sync", "--allow-mass-delete")
     assert result.returncode == 0, result.stdout
-    assert cli.new_requests() == [DELETE] * 4
+    if cli.profile == "reference":
+        assert cli.new_requests() == [cli.DELETE] * 4
+    else:
+        assert cli.new_requests() == [*cli.SETUP, cli.bulk("bulk_remove")]
 
 
 def test_usage_and_row_failure_exit_codes(cli: Cli) -> None:

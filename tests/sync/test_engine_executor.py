@@ -20,9 +20,12 @@ from tests.sync.conftest import CLIENT_ID, CLIENT_SECRET, Harness, person
 
 
 @pytest.fixture
-def server() -> Iterator[EmulatorServer]:
+def server(profile: str) -> Iterator[EmulatorServer]:
     config = EmulatorConfig(
-        requests_per_minute=1_000_000, client_id=CLIENT_ID, client_secret=CLIENT_SECRET
+        requests_per_minute=1_000_000,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        profile=profile,
     )
     with EmulatorServer(config) as srv:
         yield srv
@@ -37,6 +40,7 @@ def _settings(server: EmulatorServer, db: Database) -> Settings:
             api_url=server.api_url,
             login_url=server.base_url,
             requests_per_minute=100_000,
+            profile=server.emulator.config.profile,
         ),
         sync={"max_delete_count": 1, "max_delete_percent": 100},  # type: ignore[arg-type]
     )

@@ -8,9 +8,12 @@ from tests.sync.conftest import Harness, person
 
 
 def _calls(h: Harness, start: int) -> list[tuple[str, str]]:
-    return [
-        (r["method"], r["route"]) for r in h.em.request_log()[start:] if "/oauth" not in r["path"]
-    ]
+    """Contact calls since ``start``, after checking that the run's client set itself up with
+    exactly the profile's documented calls (externalcontacts: one source lookup per client)."""
+    calls = h.calls(start)
+    setup = h.setup_calls()
+    assert calls[: len(setup)] == setup
+    return calls[len(setup) :]
 
 
 def test_full_reconcile_lists_every_page_and_writes_nothing_when_equal(h: Harness) -> None:
@@ -21,7 +24,7 @@ def test_full_reconcile_lists_every_page_and_writes_nothing_when_equal(h: Harnes
     report = h.run("full")
     assert report.status == "succeeded", report
     calls = _calls(h, start)
-    assert calls == [("GET", "/api/v2/contacts")] * math.ceil(n / 100)
+    assert calls == [h.route("list")] * math.ceil(n / 100)  # scan/page size 100
     assert report.counts["unchanged"] == n
     assert report.listed == n
 
@@ -34,9 +37,7 @@ def test_drift_is_repaired_and_the_ledger_keeps_the_old_remote_values(h: Harness
     start = len(h.em.request_log())
     report = h.run("full")
     assert report.counts["updated"] == 1
-    assert [c for c in _calls(h, start) if c[0] != "GET"] == [
-        ("PATCH", "/api/v2/contacts/{contactId}")
-    ]
+    assert [c for c in _calls(h, start) if c[0] != "GET"] == [h.route("patch")]
     [row] = h.ledger(op="drift")
     assert row["outcome"] == "ok"
     assert row["fields"] == {
@@ -56,8 +57,8 @@ def test_contact_deleted_by_hand_is_confirmed_with_a_get_then_recreated(h: Harne
     report = h.run("full")
     assert report.counts["created"] == 1
     calls = _calls(h, start)
-    get_one = ("GET", "/api/v2/contacts/{contactId}")
-    post = ("POST", "/api/v2/contacts")
+    get_one = h.route("get")
+    post = h.route("create")
     assert calls.index(get_one) < calls.index(post)
     assert calls.count(post) == 1
     [row] = h.ledger(op="recreate")
@@ -100,8 +101,8 @@ def test_existing_contacts_are_adopted_instead_of_duplicated(h: Harness) -> None
     assert report.counts["adopted"] == 2
     assert report.counts["created"] == 0
     calls = _calls(h, start)
-    assert ("POST", "/api/v2/contacts") not in calls
-    assert calls.count(("PATCH", "/api/v2/contacts/{contactId}")) == 1
+    assert h.route("create") not in calls
+    assert calls.count(h.route("patch")) == 1
     assert {e: len(v) for e, v in h.remote_by_ext().items()} == {"A-1": 1, "A-2": 1}
     assert {link["origin"] for link in h.links().values()} == {"adopted"}
     assert [r["fields"] for r in h.ledger(op="update")] == [
@@ -138,7 +139,7 @@ def test_duplicates_and_orphans_are_reported_and_left_untouched(h: Harness) -> N
     for gid, doc in before.items():
         assert after[gid] == doc
     writes = [c for c in _calls(h, start) if c[0] != "GET"]
-    assert writes == [("POST", "/api/v2/contacts")]
+    assert writes == [h.route("create")]
     assert "DUP-1" not in h.links()
     # A tombstone of an unlinked externalId never deletes anything (invariant 3).
     h.tombstone("DUP-1")

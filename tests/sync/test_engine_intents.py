@@ -109,6 +109,28 @@ def test_crash_during_delete_is_resolved_at_the_next_run(h: Harness, step: str) 
     _every_write_has_a_ledger_row(h)
 
 
+@pytest.mark.parametrize("kind", ["full", "targeted"])
+def test_a_resolved_update_is_written_once_by_a_full_or_targeted_run(h: Harness, kind: str) -> None:
+    """Chaos (seed 864479812): after a kill between an update's intent and its PATCH, the
+    next full reconcile resolved the intent ("not applied"), PATCHed, then diffed the same
+    contact again against the listing taken before that PATCH and sent it a second time as
+    a "drift" repair (a targeted run did the same with its GET). A resolved intent is now
+    diffed again before anything else observes Genesys, and only once."""
+    h.upsert(person("U-1"), person("U-2"))
+    h.run()
+    h.upsert(person("U-1", first="New"))
+    with pytest.raises(CrashError):
+        h.run(hooks=CrashAt("after_intent", op="update"))
+    before = len(h.syncd_writes())
+    targets = {"external_ids": ("U-1", "U-2")} if kind == "targeted" else {}
+    report = h.run(kind, **targets)
+    assert report.status == "succeeded", report
+    assert len(h.syncd_writes()) == before + 1
+    assert [r["outcome"] for r in h.ledger(op="update")] == ["failed", "ok"]
+    assert h.ledger(op="drift") == []
+    assert h.remote_by_ext()["U-1"][0]["firstName"] == "New"
+
+
 def test_a_crash_cancels_writes_in_flight_and_leaves_them_pending(h: Harness) -> None:
     h.upsert(*(person(f"P-{i:02}") for i in range(20)))
     with pytest.raises(CrashError):
@@ -123,7 +145,13 @@ def test_a_crash_cancels_writes_in_flight_and_leaves_them_pending(h: Harness) ->
 
 def _every_write_has_a_ledger_row(h: Harness) -> None:
     """Invariant 2: each write the server applied maps to a ledger row naming its contact."""
-    ops = {"create": ("create", "recreate"), "update": ("update", "drift"), "delete": ("delete",)}
+    updates = ("update", "drift")  # a bulk update is a "replace" in the emulator's write log
+    ops = {
+        "create": ("create", "recreate"),
+        "update": updates,
+        "replace": updates,
+        "delete": ("delete",),
+    }
     rows = h.ledger()
     for write in h.syncd_writes():
         matches = [

@@ -26,7 +26,15 @@ from syncd.emulator import EmulatorConfig, create_app
 from syncd.store import migrate
 from syncd.store.db import open_database
 from syncd.sync.canonical import RawContact, RejectedRow, content_hash, normalize
-from tests.sync.conftest import CLIENT_ID, CLIENT_SECRET, CrashAt, CrashError, Harness, person
+from tests.sync.conftest import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    PROFILES,
+    CrashAt,
+    CrashError,
+    Harness,
+    person,
+)
 
 POOL = [f"SM-{i}" for i in range(8)]
 NAMES = ["Ada", "Grace", "  Ada ", "Zoë", "Zoe\u0308", "Alan"]
@@ -71,6 +79,7 @@ def _remote_hash(doc: dict[str, Any]) -> str:
 class SyncMachine(RuleBasedStateMachine):
     template: Path  # a migrated empty SQLite database, copied for each example
     workdir: Path
+    profile: str = "reference"
 
     def __init__(self) -> None:
         super().__init__()
@@ -81,7 +90,10 @@ class SyncMachine(RuleBasedStateMachine):
         self.db = open_database(f"sqlite:///{path}")
         app = create_app(
             EmulatorConfig(
-                requests_per_minute=1_000_000, client_id=CLIENT_ID, client_secret=CLIENT_SECRET
+                requests_per_minute=1_000_000,
+                client_id=CLIENT_ID,
+                client_secret=CLIENT_SECRET,
+                profile=self.profile,
             )
         )
         self.h = Harness(self.db, app)
@@ -146,9 +158,18 @@ class SyncMachine(RuleBasedStateMachine):
     @rule(
         error_rate=st.sampled_from([0.0, 0.3]),
         lost_ack_rate=st.sampled_from([0.0, 0.5, 1.0]),
+        bulk_entity_error_rate=st.sampled_from([0.0, 0.0, 0.5]),
     )
-    def faults(self, error_rate: float, lost_ack_rate: float) -> None:
-        self.h.em.set_faults(error_rate=error_rate, lost_ack_rate=lost_ack_rate)
+    def faults(
+        self, error_rate: float, lost_ack_rate: float, bulk_entity_error_rate: float
+    ) -> None:
+        """``bulk_entity_error_rate``: entities of a bulk request failing on their own
+        (externalcontacts; the reference has no bulk endpoints)."""
+        self.h.em.set_faults(
+            error_rate=error_rate,
+            lost_ack_rate=lost_ack_rate,
+            bulk_entity_error_rate=bulk_entity_error_rate,
+        )
 
     @rule(
         kind=st.sampled_from(["incremental", "incremental", "full"]),
@@ -174,7 +195,7 @@ class SyncMachine(RuleBasedStateMachine):
 
     @rule()
     def reconcile_and_check(self) -> None:
-        self.h.em.set_faults(error_rate=0.0, lost_ack_rate=0.0)
+        self.h.em.set_faults(error_rate=0.0, lost_ack_rate=0.0, bulk_entity_error_rate=0.0)
         for _ in range(4):  # resolving a create that was never sent takes absent_checks runs
             self.days += 1
             report = self.h.run("full", clock=self._clock(), allow_mass_delete=True)
@@ -205,6 +226,7 @@ class SyncMachine(RuleBasedStateMachine):
         ops = {
             "create": ("create", "recreate"),
             "update": ("update", "drift"),
+            "replace": ("update", "drift"),  # bulk updates (externalcontacts)
             "delete": ("delete",),
         }
         for write in self.h.syncd_writes():
@@ -223,9 +245,11 @@ def machine_template(tmp_path: Path) -> Path:
     return path
 
 
-def test_sync_state_machine(machine_template: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("profile", PROFILES)
+def test_sync_state_machine(machine_template: Path, tmp_path: Path, profile: str) -> None:
     SyncMachine.template = machine_template
     SyncMachine.workdir = tmp_path
+    SyncMachine.profile = profile
     run_state_machine_as_test(
         SyncMachine,
         settings=settings(
