@@ -14,12 +14,15 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from syncd.sync.import_formats import CSV_COLUMNS
 
@@ -76,11 +79,16 @@ def run_child(label: str, args: list[str]) -> Run:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    options = parser.parse_args(argv)
+def measure(
+    rows: int, *, keep: bool = False, echo: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """Generate, import twice, and return the figures; ``echo`` gets each report line."""
+    lines: list[str] = []
+
+    def say(line: str) -> None:
+        lines.append(line)
+        if echo is not None:
+            echo(line)
 
     work = Path(tempfile.mkdtemp(prefix="syncd-import-bench-"))
     csv_path = work / "crm.csv"
@@ -92,38 +100,61 @@ def main(argv: list[str] | None = None) -> int:
         encoding="utf-8",
     )
     config.chmod(0o600)
-    started = time.monotonic()
-    generate(csv_path, options.rows)
-    generated = time.monotonic() - started
-    size_mb = csv_path.stat().st_size / 1e6
-    print(f"generated {options.rows:,} rows ({size_mb:,.1f} MB) in {generated:.1f}s: {csv_path}")
+    result: dict[str, Any] = {"rows": rows, "runs": [], "failed": True}
+    try:
+        started = time.monotonic()
+        generate(csv_path, rows)
+        generated = time.monotonic() - started
+        size_mb = csv_path.stat().st_size / 1e6
+        result["csv_mb"] = round(size_mb, 1)
+        say(f"generated {rows:,} rows ({size_mb:,.1f} MB) in {generated:.1f}s: {csv_path}")
 
-    setup = run_child("db upgrade", ["--config", str(config), "db", "upgrade"])
-    if setup.exit_code != 0:
-        print(setup.output)
-        return 1
-    base = ["--config", str(config), "mirror", "import", str(csv_path)]
-    runs = [run_child("first import (inserts)", base), run_child("re-import (unchanged)", base)]
-    failed = False
-    for run in runs:
-        rate = options.rows / run.seconds if run.seconds else 0.0
-        ok = run.peak_mb < TARGET_MB
-        failed |= run.exit_code != 0 or not ok
-        print(
-            f"{run.label:<24} exit {run.exit_code}  {run.seconds:8.1f}s  {rate:10,.0f} rows/s  "
-            f"peak RSS {run.peak_mb:6.1f} MB ({'under' if ok else 'OVER'} {TARGET_MB} MB)"
-        )
-        if run.exit_code != 0:
-            print(run.output[-2000:])
-    db_mb = (work / "syncd.db").stat().st_size / 1e6
-    print(f"database size {db_mb:,.1f} MB")
-    if options.keep:
-        print(f"kept {work}")
-    else:
-        for path in sorted(work.iterdir(), reverse=True):
-            path.unlink()
-        work.rmdir()
-    return 1 if failed else 0
+        setup = run_child("db upgrade", ["--config", str(config), "db", "upgrade"])
+        if setup.exit_code != 0:
+            say(setup.output)
+            return result
+        base = ["--config", str(config), "mirror", "import", str(csv_path)]
+        runs = [run_child("first import (inserts)", base), run_child("re-import (unchanged)", base)]
+        failed = False
+        for run in runs:
+            rate = rows / run.seconds if run.seconds else 0.0
+            ok = run.peak_mb < TARGET_MB
+            failed |= run.exit_code != 0 or not ok
+            say(
+                f"{run.label:<24} exit {run.exit_code}  {run.seconds:8.1f}s  {rate:10,.0f} rows/s  "
+                f"peak RSS {run.peak_mb:6.1f} MB ({'under' if ok else 'OVER'} {TARGET_MB} MB)"
+            )
+            if run.exit_code != 0:
+                say(run.output[-2000:])
+            result["runs"].append(
+                {
+                    "label": run.label,
+                    "exit_code": run.exit_code,
+                    "seconds": round(run.seconds, 1),
+                    "rows_per_s": round(rate),
+                    "peak_rss_mb": round(run.peak_mb, 1),
+                }
+            )
+        db_mb = (work / "syncd.db").stat().st_size / 1e6
+        result["db_mb"] = round(db_mb, 1)
+        say(f"database size {db_mb:,.1f} MB")
+        result["failed"] = failed
+    finally:
+        if keep:
+            say(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+        result["lines"] = lines
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    options = parser.parse_args(argv)
+    result = measure(options.rows, keep=options.keep, echo=print)
+    return 1 if result["failed"] else 0
 
 
 if __name__ == "__main__":

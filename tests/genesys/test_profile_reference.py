@@ -151,7 +151,8 @@ def test_list_request_pages_and_clamps() -> None:
     [
         (1, 100, 100, 250, "2"),
         (3, 100, 50, 250, None),  # short last page
-        (2, 100, 100, 200, "3"),  # full page, total reached: one more look
+        (2, 100, 100, 200, None),  # full page that matches total ends: ceil(N/size) pages
+        (2, 100, 100, 150, "3"),  # more than total admits: read on to a short page
         (3, 100, 0, 200, None),  # empty page always ends
         (1, 100, 0, 10_000, None),  # total says more, the server has nothing
         (2, 100, 100, 1, None),  # total too low: at most one page past it
@@ -227,11 +228,12 @@ async def test_iter_all_streams_every_page(server: FakeServer) -> None:
 
 @pytest.mark.anyio
 async def test_iter_all_survives_a_server_lying_about_total(server: FakeServer) -> None:
-    server.default = answer(200, page(range(0, 10), 10, 1, size=10))  # every page full, forever
+    # Every page full, forever, with a total that admits one page: the listing stops there.
+    server.default = answer(200, page(range(0, 10), 10, 1, size=10))
     async with make_client(server) as client:
         got = [rc async for rc in client.iter_all(page_size=10)]
-    assert len(got) == 20
-    assert len(server.seen) == 2
+    assert len(got) == 10
+    assert len(server.seen) == 1
 
 
 @pytest.mark.anyio

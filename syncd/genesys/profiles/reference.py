@@ -201,7 +201,12 @@ def _next_token(number: int, size: int, count: int, total: int | None) -> str | 
         if full:
             log.warning("genesys.list.total_mismatch", page=number, total=total, page_size=size)
         return None
-    if number * size < total or full:
+    if number * size < total:
+        return str(number + 1)
+    if full and number * size > total:
+        # More contacts than ``total`` admits: the server under-reports, so read on until a
+        # short page (bounded above). A full last page that matches ``total`` exactly ends the
+        # listing: ceil(N / page size) requests, not one more.
         return str(number + 1)
     return None
 
