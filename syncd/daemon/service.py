@@ -259,14 +259,17 @@ class Daemon:
             _log.info("daemon.requests.requeued", request_ids=orphans)
         self._quietly(status.prune, self.db, _PRUNE_AFTER)
         if self.options.run_on_start and not self.stopping:
-            # Until one full reconcile has succeeded, an incremental run could create a
-            # contact that already exists in Genesys (it does not list); start with a full one.
+            # Until one full reconcile has listed Genesys to the end, an incremental run could
+            # create a contact that already exists in Genesys (it does not list); start with a
+            # full one. One that ended "partial" (a row failed) or "held" did list everything:
+            # requiring "succeeded" made every restart list the whole org again while one row
+            # kept failing.
             reconciled = self._quietly(self._full_reconcile_done)
             self.queue.put("incremental" if reconciled else "full", "startup")
 
     def _full_reconcile_done(self) -> bool:
         with self.db.read() as conn:
-            return run_store.has_succeeded(conn, "full")
+            return run_store.has_succeeded(conn, "full", run_store.COMPLETED_STATUSES)
 
     def _prune_ledger(self) -> None:
         """The daily retention job (leader only): ``[ledger] retention_days``."""

@@ -1,7 +1,9 @@
 """OAuth client-credentials token: fetched lazily, shared, renewed before expiry and on a 401.
 
 Why a lock: when many requests find the token missing or stale at once they must share one
-token request, not each fetch their own. Why the ``min_forced_interval`` rule: if a token
+token request, not each fetch their own; and when that request fails (the login service is
+down, after its retries), the requests that waited for it get the same failure at once
+instead of each starting a new round of retries. Why the ``min_forced_interval`` rule: if a token
 fresh from a 401-triggered renewal is rejected again, the credentials (or their grants) are
 wrong, and fetching more tokens cannot help; the caller gets ApiAuthError without another
 token request, so a revoked client produces no retry storm.
@@ -46,6 +48,20 @@ def refresh_margin(lifetime: float) -> float:
     return min(max(60.0, 0.1 * lifetime), 0.5 * lifetime)
 
 
+TOKEN_ROUTE = "/oauth/token"  # the ``route`` of errors raised by the login service
+
+
+def _again(failure: ApiUnavailableError) -> ApiUnavailableError:
+    """A fresh exception saying the same as ``failure`` (for each request that waited)."""
+    return ApiUnavailableError(
+        failure.message,
+        status=failure.status,
+        correlation_id=failure.correlation_id,
+        method=failure.method,
+        route=failure.route,
+    )
+
+
 class TokenSource:
     """Hands out a valid bearer token; at most one token request in flight at a time."""
 
@@ -73,6 +89,9 @@ class TokenSource:
         self._min_forced_interval = min_forced_interval
         self._lock = anyio.Lock()
         self._token: _Token | None = None
+        # Fetches that failed for good (login unavailable), and the last such failure.
+        self._failures = 0
+        self._failure: ApiUnavailableError | None = None
         self._last_forced = -math.inf
         self._rng = random.Random()
         register_secret(client_secret.get_secret_value())
@@ -85,15 +104,26 @@ class TokenSource:
         token = self._token
         if token is not None and self._clock() < token.refresh_at:
             return token.value
+        failures = self._failures
         async with self._lock:
             token = self._token
             now = self._clock()
             if token is not None and now < token.refresh_at:
                 return token.value  # another request renewed it while we waited
+            valid = token is not None and now < token.expires_at
+            if self._failures != failures and self._failure is not None:
+                # The fetch this request waited for failed for good a moment ago: another
+                # round of retries now would only multiply the requests to a login service
+                # that is down (one failing fetch per waiting request).
+                if token is not None and valid:
+                    return token.value
+                raise _again(self._failure)
             try:
                 return (await self._fetch(forced=False)).value
-            except ApiUnavailableError:
-                if token is not None and now < token.expires_at:
+            except ApiUnavailableError as exc:
+                self._failures += 1
+                self._failure = exc
+                if token is not None and valid:
                     log.warning("genesys.token.refresh_deferred", reason="login unavailable")
                     return token.value  # still valid: try again on the next call
                 raise
@@ -143,7 +173,7 @@ class TokenSource:
                     raise ApiUnavailableError(
                         f"cannot reach the Genesys login service ({type(exc).__name__})",
                         method="POST",
-                        route="/oauth/token",
+                        route=TOKEN_ROUTE,
                     ) from exc
                 await self._sleep(self._retry.delay(failures, self._rng))
                 continue
@@ -161,7 +191,7 @@ class TokenSource:
                         f"the Genesys login service answered {status}",
                         status=status,
                         method="POST",
-                        route="/oauth/token",
+                        route=TOKEN_ROUTE,
                         correlation_id=correlation_id(response),
                     )
                 await self._sleep(self._retry.delay(failures, self._rng))
@@ -172,7 +202,7 @@ class TokenSource:
                     f"({status}: {server_message(response)}): check client_id and client_secret",
                     status=status,
                     method="POST",
-                    route="/oauth/token",
+                    route=TOKEN_ROUTE,
                     correlation_id=correlation_id(response),
                 )
             token = self._parse(response, started, forced)

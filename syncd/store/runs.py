@@ -83,13 +83,18 @@ def get_run(conn: Connection, run_id: int) -> dict[str, Any] | None:
     return dict(row._mapping) if row else None
 
 
-def has_succeeded(conn: Connection, kind: str) -> bool:
-    """Whether a real (not dry) run of ``kind`` has ever succeeded on this database."""
+# A run with one of these statuses went through all its work: rows may have failed or deletes
+# been held, but a full reconcile with them listed all of Genesys and adopted what it found.
+COMPLETED_STATUSES = ("succeeded", "partial", "held")
+
+
+def has_succeeded(conn: Connection, kind: str, statuses: tuple[str, ...] = ("succeeded",)) -> bool:
+    """Whether a real (not dry) run of ``kind`` has ever ended with one of ``statuses``."""
     row = conn.execute(
         sa.select(sync_runs.c.id)
         .where(
             sync_runs.c.kind == kind,
-            sync_runs.c.status == "succeeded",
+            sync_runs.c.status.in_(statuses),
             sync_runs.c.dry_run.is_(False),
         )
         .limit(1)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from syncd.errors import ApiError, DatabaseError
+from syncd.errors import ApiError, ApiNotFoundError, DatabaseError
 from syncd.genesys.api import ContactsApi
 from syncd.logs import get_logger
 from syncd.store import changes, links
@@ -50,6 +50,8 @@ EXIT_OK, EXIT_PARTIAL, EXIT_HELD = 0, 1, 3  # same values as syncd.daemon.runner
 
 Kind = Literal["incremental", "full", "targeted"]
 COUNTERS = ("created", "updated", "deleted", "adopted", "unchanged", "failed", "held", "rejected")
+# Waits between attempts to record a run's outcome while the database is unavailable (~30 s).
+FINISH_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,21 +190,20 @@ class Engine:
             log.error("sync.run.failed", run_id=report.run_id, error=str(exc))
         except Exception as exc:
             report.status, report.error = "failed", f"{type(exc).__name__}: {exc}"
-            self._finish(report, meter, began, spec)
+            await self._finish(report, meter, began, spec)
             raise
-        self._finish(report, meter, began, spec)
+        await self._finish(report, meter, began, spec)
         return report
 
-    def _finish(self, report: RunReport, meter: _Metered, began: float, spec: RunSpec) -> None:
+    async def _finish(
+        self, report: RunReport, meter: _Metered, began: float, spec: RunSpec
+    ) -> None:
         report.api_calls, report.rate_limited = meter.delta()
         report.duration_s = time.monotonic() - began
         if report.run_id is not None and not spec.dry_run:
             counters = {k: report.counts[k] for k in COUNTERS}
             counters.update(api_calls=report.api_calls, rate_limited=report.rate_limited)
-            with self.db.write() as conn:
-                run_store.finish_run(
-                    conn, report.run_id, status=report.status, counters=counters, error=report.error
-                )
+            await self._record_finish(report, counters)
         log.info(
             "sync.run.finished",
             run_id=report.run_id,
@@ -213,6 +214,33 @@ class Engine:
             duration_s=round(report.duration_s, 3),
             **{k: report.counts[k] for k in COUNTERS},
         )
+
+    async def _record_finish(self, report: RunReport, counters: dict[str, int]) -> None:
+        """Write the run's outcome, retrying while the database is briefly unavailable.
+
+        A run that failed *because* the database was locked or unreachable would otherwise
+        fail to say so as well, and stay ``running`` until the next run called it
+        "interrupted"; its counters and its error would be lost.
+        """
+        assert report.run_id is not None
+        for delay in (*FINISH_RETRY_DELAYS, None):
+            try:
+                with self.db.write() as conn:
+                    run_store.finish_run(
+                        conn,
+                        report.run_id,
+                        status=report.status,
+                        counters=counters,
+                        error=report.error,
+                    )
+                return
+            except DatabaseError as exc:
+                if delay is None:
+                    raise
+                log.warning(
+                    "sync.run.finish_retry", run_id=report.run_id, error=str(exc), retry_in=delay
+                )
+                await asyncio.sleep(delay)
 
     @staticmethod
     def _status(report: RunReport, executor: Executor, halt: AnyStop) -> str:
@@ -408,9 +436,10 @@ class Engine:
         That happens when the CRM restores or re-inserts a row after a full reconcile
         reported a pre-existing contact with its externalId as an orphan: the contact must be
         adopted, not doubled (invariant 1). The last listing (``remote_snapshot``) is read by
-        its externalId index, and only the externalIds it names cost a search, so the run's
-        cost still follows the changes. An item whose lookup fails is left for the next run
-        (its change rows stay, a failed row stays due).
+        its externalId index, and only the externalIds it names cost a search (plus a GET
+        per unclaimed hit: search lags behind deletions), so the run's cost still follows the
+        changes. An item whose lookup fails is left for the next run (its change rows stay,
+        a failed row stays due).
         """
         candidates = [
             i
@@ -437,15 +466,28 @@ class Engine:
         region = self.options.default_region
 
         async def look(item: Item) -> None:
+            found = []
             try:
                 hits = await self.api.find_by_external_id(item.external_id)
+                with self.db.read() as conn:
+                    taken = links.links_by_genesys_id(conn, [h.genesys_id for h in hits])
+                for hit in hits:
+                    if hit.genesys_id in taken:
+                        continue
+                    # Search lags: a contact deleted a moment ago (by this very run, when
+                    # the CRM tombstoned and restored the row) may still be found. A read
+                    # by id is up to date.
+                    try:
+                        current = await self.api.get(hit.genesys_id)
+                    except ApiNotFoundError:
+                        continue
+                    if current.contact.external_id == item.external_id:
+                        found.append(current)
             except ApiError as exc:
                 unobserved.add(item.external_id)
                 log.warning("sync.lookup.failed", external_id=item.external_id, error=str(exc))
                 return
-            with self.db.read() as conn:
-                taken = links.links_by_genesys_id(conn, [h.genesys_id for h in hits])
-            others = tuple(canonical_remote(h, region) for h in hits if h.genesys_id not in taken)
+            others = tuple(canonical_remote(rc, region) for rc in found)
             item.view = RemoteView(observed=True, others=others)
 
         gate = asyncio.Semaphore(self.options.max_in_flight)

@@ -162,3 +162,32 @@ async def test_refresh_failure_keeps_a_still_valid_token(server: FakeServer) -> 
         server.token_script = [answer(503)]
         await client.get("c-1")
     assert [s.token for s in server.seen] == [server.issued[0]] * 2
+
+
+async def test_requests_waiting_for_a_failed_login_fail_with_it(server: FakeServer) -> None:
+    """Chaos suite (a total outage that a fresh run meets at its first request): each of the
+    requests queued behind a failing token fetch started its own round of retries, so a
+    login service that is down got max_attempts token requests per waiting request."""
+    from syncd.errors import ApiUnavailableError
+
+    server.token_script = [answer(503)] * 30
+    server.default = answer(200, contact_json())
+    policy = RetryPolicy.testing(max_attempts=3)
+    async with make_client(server, retry=policy, max_in_flight=8) as client:
+        errors: list[ApiUnavailableError] = []
+
+        async def one() -> None:
+            try:
+                await client.get("c-1")
+            except ApiUnavailableError as exc:
+                errors.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(8):
+                tg.start_soon(one)
+        assert server.token_requests == 3  # one fetch, its three attempts
+        assert len(errors) == 8
+        assert all(e.route == "/oauth/token" for e in errors)
+        server.token_script = []
+        await client.get("c-1")  # a later call asks again, and the login works again
+    assert server.token_requests == 4

@@ -310,3 +310,29 @@ def test_a_restored_row_adopts_the_contact_the_last_listing_reported_as_an_orpha
     assert h.links()["R-2"]["genesys_id"] == gid
     searches = [c for c in h.calls(before) if c == h.route("search")]
     assert len(searches) == 1
+
+
+def test_a_row_deleted_and_restored_in_one_run_is_created_not_adopted_from_stale_search(
+    h: Harness,
+) -> None:
+    """Chaos full size (seed 204429921): the CRM tombstoned a row and restored it while one
+    incremental run went through the change log. The run deleted the contact, then looked
+    the restored externalId up (the last listing had seen it) and search, lagging, still
+    found the deleted contact: adopted, PATCHed (404), re-created. Search hits are now
+    confirmed with a GET before they are adopted."""
+    h.upsert(person("D-1"), person("D-2"))
+    h.run()
+    h.run("full")  # the listing sees D-1's contact (linked)
+    [gid] = [c["id"] for c in h.remote_by_ext()["D-1"]]
+    h.em.set_faults(search_lag_ms=60_000)
+    h.tombstone("D-1")
+    h.run()  # deleted in Genesys; search still shows it for a minute
+    assert "D-1" not in h.remote_by_ext()
+    h.upsert(person("D-1", first="Back"))
+    report = h.run()
+    assert (report.counts["created"], report.counts["adopted"]) == (1, 0), report
+    assert [r["op"] for r in h.ledger(external_id="D-1")][-1] == "create"
+    assert h.ledger(op="adopt") == []
+    [contact] = h.remote_by_ext()["D-1"]
+    assert contact["id"] != gid
+    assert contact["firstName"] == "Back"
