@@ -1,7 +1,7 @@
 """Server-side cursors for scan-style paging (profile-agnostic).
 
-A cursor is an opaque token standing for a position in the store's ``(created, id)``
-order: the key of the last contact of the page that issued it. The next page is whatever
+A cursor is an opaque token standing for a position in an ordering: for contacts, the
+store's listing key of the last contact of the page that issued it. The next page is whatever
 sorts after that key *now*, so contacts created or deleted between pages neither shift nor
 repeat the ones still to come (a contact created during a scan appears at the end; one
 deleted before it was reached is simply not returned). Tokens expire after ``ttl`` seconds
@@ -14,11 +14,13 @@ from __future__ import annotations
 import random
 import uuid
 from collections import OrderedDict
+from typing import Any
 
 DEFAULT_TTL = 24 * 3600.0
 DEFAULT_CAPACITY = 100_000
 
-Key = tuple[str, str]
+# A sort key of the scope's ordering (the store's ListingKey, an external source's key).
+Key = tuple[Any, ...]
 
 
 class CursorStore:

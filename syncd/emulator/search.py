@@ -15,9 +15,8 @@ import heapq
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
 
-Doc = dict[str, Any]
+from syncd.emulator.store import Doc, ListingKey
 
 _PHONE_QUERY = re.compile(r"[0-9+\-(). ]+")
 _NON_DIGITS = re.compile(r"\D")
@@ -44,7 +43,7 @@ class SearchTerms:
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
-    key: tuple[str, str]  # (created, id): results come out in listing order
+    key: ListingKey  # results come out in listing order
     doc: Doc
     terms: SearchTerms
 
@@ -73,15 +72,15 @@ class SearchIndex:
     def put(
         self,
         contact_id: str,
-        created: str,
+        key: ListingKey,
         doc: Doc,
         terms: SearchTerms,
         *,
         now: float,
         visible_at: float,
     ) -> None:
-        """Index (or re-index) a contact from ``visible_at`` on."""
-        self._schedule(contact_id, _Entry((created, contact_id), doc, terms), now, visible_at)
+        """Index (or re-index) a contact from ``visible_at`` on; ``key`` is its listing key."""
+        self._schedule(contact_id, _Entry(key, doc, terms), now, visible_at)
 
     def remove(self, contact_id: str, *, now: float, visible_at: float) -> None:
         """Drop a contact from the index from ``visible_at`` on."""

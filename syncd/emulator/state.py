@@ -233,7 +233,7 @@ class Emulator:
         lag = self.faults.search_lag_seconds()
         self.index.put(
             contact_id,
-            self.store.created(contact_id),
+            self.store.key(contact_id),
             doc,
             self.profile.search_terms(doc),
             now=now,
@@ -262,7 +262,8 @@ class Emulator:
         now = self.clock.monotonic()
         for item in items:
             terms = self.profile.search_terms(item.doc)
-            self.index.put(item.id, item.created, item.doc, terms, now=now, visible_at=now)
+            key = self.store.key(item.id)
+            self.index.put(item.id, key, item.doc, terms, now=now, visible_at=now)
 
     def _load(self) -> None:
         path = self.config.persist_path

@@ -1,11 +1,9 @@
 """``GenesysClient``: the HTTP implementation of :class:`~syncd.genesys.api.ContactsApi`.
 
-One call = one loop of attempts. Each attempt takes a turn from the shared
-:class:`~syncd.genesys.throttle.Throttle`, sends with a bearer token from
-:class:`~syncd.genesys.auth.TokenSource`, and then decides (see ``retry``): done, renew the
-token once on a 401, wait out a 429 (not counted as a failure), back off and retry a
-transient failure, or raise the mapped exception (``raise X from exc``). A POST that may
-have been applied is never re-sent: it raises OutcomeUnknownError.
+Each contact operation asks the wire profile for a request, sends it through the
+:class:`~syncd.genesys.pipeline.RequestPipeline` (pacing, token, retries, error mapping) and
+parses the answer with the profile. A POST that may have been applied is never re-sent: it
+raises OutcomeUnknownError.
 
 Profiles with extra needs (``externalcontacts``) are detected by protocol: a one-time
 external-source setup before the first call, writes computed from a fresh read, and bulk
@@ -17,8 +15,8 @@ from __future__ import annotations
 import base64
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
 import anyio
@@ -28,7 +26,6 @@ from pydantic import SecretStr
 from syncd.config import GenesysSettings, is_loopback_host
 from syncd.errors import (
     ApiConflictError,
-    ApiError,
     ApiNotFoundError,
     ApiProtocolError,
     ApiValidationError,
@@ -39,6 +36,7 @@ from syncd.genesys.api import BulkContactsApi, BulkItemResult, ContactsApi, Page
 from syncd.genesys.auth import TokenSource
 from syncd.genesys.bulk import BulkRunner, one_by_one
 from syncd.genesys.metrics import ClientMetrics
+from syncd.genesys.pipeline import RequestPipeline, json_body, parse_answer
 from syncd.genesys.profiles import (
     BulkProfile,
     Profile,
@@ -47,36 +45,15 @@ from syncd.genesys.profiles import (
     SourceProfile,
     get_profile,
 )
-from syncd.genesys.responses import (
-    correlation_id,
-    error_for,
-    gate_error,
-    retry_after,
-    unavailable,
-)
-from syncd.genesys.retry import (
-    IDEMPOTENT_METHODS,
-    RetryPolicy,
-    Verdict,
-    classify_error,
-    classify_status,
-)
-from syncd.genesys.throttle import (
-    Clock,
-    GateClosed,
-    PacingSettings,
-    RequestBudget,
-    Sleep,
-    Slot,
-    Throttle,
-)
+from syncd.genesys.responses import correlation_id
+from syncd.genesys.retry import RetryPolicy
+from syncd.genesys.throttle import Clock, PacingSettings, Sleep, Throttle
 from syncd.logs import get_logger, register_secret
 from syncd.model import Contact, RemoteContact, WriteResult
 
 log = get_logger("syncd.genesys")
 
 USER_AGENT = "syncd/0.1 (+genesys-contacts-sync)"
-T = TypeVar("T")
 
 
 def require_safe_url(url: str, what: str) -> str:
@@ -116,14 +93,12 @@ class GenesysClient:
         login = require_safe_url(login_url, "login_url")
         self._http = http
         self._profile = profile
-        self._retry = retry or RetryPolicy()
-        self._clock: Clock = clock or time.monotonic
-        self._sleep: Sleep = sleep or anyio.sleep
-        self._rng = rng or random.Random()
+        policy = retry or RetryPolicy()
+        now: Clock = clock or time.monotonic
+        wait: Sleep = sleep or anyio.sleep
+        jitter = rng or random.Random()
         self.metrics = ClientMetrics()
-        self.throttle = Throttle(
-            pacing, clock=self._clock, sleep=self._sleep, metrics=self.metrics, rng=self._rng
-        )
+        self.throttle = Throttle(pacing, clock=now, sleep=wait, metrics=self.metrics, rng=jitter)
         secret = client_secret if isinstance(client_secret, SecretStr) else SecretStr(client_secret)
         # The HTTP Basic credentials made from it are as secret (a server may echo them).
         basic = f"{client_id}:{secret.get_secret_value()}".encode()
@@ -133,14 +108,25 @@ class GenesysClient:
             login + "/oauth/token",
             client_id,
             secret,
-            clock=self._clock,
-            sleep=self._sleep,
-            retry=self._retry,
+            clock=now,
+            sleep=wait,
+            retry=policy,
+            metrics=self.metrics,
+        )
+        self._pipeline = RequestPipeline(
+            http=http,
+            api_url=self._api_url,
+            throttle=self.throttle,
+            auth=self.auth,
+            retry=policy,
+            clock=now,
+            sleep=wait,
+            rng=jitter,
             metrics=self.metrics,
         )
         self._setup_lock = anyio.Lock()
         self._bulk = (
-            BulkRunner(profile, self._call, bulk_batch_size)
+            BulkRunner(profile, self._pipeline.call, bulk_batch_size)
             if isinstance(profile, BulkProfile)
             else None
         )
@@ -222,8 +208,8 @@ class GenesysClient:
     async def list_page(self, token: str | None = None, page_size: int = 100) -> Page:
         await self._ready()
         spec = self._profile.list_request(token, page_size)
-        response = await self._call(spec)
-        return self._parse(
+        response = await self._pipeline.call(spec)
+        return parse_answer(
             spec, response, lambda body: self._profile.parse_page(body, token, page_size)
         )
 
@@ -244,22 +230,22 @@ class GenesysClient:
     async def get(self, genesys_id: str) -> RemoteContact:
         await self._ready()
         spec = self._profile.get_request(genesys_id)
-        response = await self._call(spec)
-        return self._parse(spec, response, self._profile.parse_contact)
+        response = await self._pipeline.call(spec)
+        return parse_answer(spec, response, self._profile.parse_contact)
 
     async def find_by_external_id(self, external_id: str) -> list[RemoteContact]:
         await self._ready()
         spec = self._profile.search_request(external_id)
-        response = await self._call(spec)
-        found = self._parse(spec, response, self._profile.parse_search)
+        response = await self._pipeline.call(spec)
+        found = parse_answer(spec, response, self._profile.parse_search)
         return [rc for rc in found if rc.contact.external_id == external_id]
 
     async def create(self, contact: Contact) -> WriteResult:
         await self._ready()
         spec = self._profile.create_request(contact)
-        response = await self._call(spec)
+        response = await self._pipeline.call(spec)
         try:
-            remote = self._profile.parse_contact(_json(response))
+            remote = self._profile.parse_contact(json_body(response))
         except ApiProtocolError as exc:
             # Created (2xx) but we cannot tell which id it got: the engine must look it up.
             self.metrics.outcome_unknown += 1
@@ -296,7 +282,7 @@ class GenesysClient:
         await self._ready()
         spec = self._profile.delete_request(genesys_id)
         try:
-            response = await self._call(spec)
+            response = await self._pipeline.call(spec)
         except ApiNotFoundError as exc:
             return WriteResult(genesys_id, None, 404, exc.correlation_id)
         return WriteResult(genesys_id, None, response.status_code, correlation_id(response))
@@ -372,8 +358,8 @@ class GenesysClient:
             if source_id is None:
                 spec = profile.source_create_request()
                 try:
-                    response = await self._call(spec)
-                    source_id = self._parse(spec, response, profile.parse_source)
+                    response = await self._pipeline.call(spec)
+                    source_id = parse_answer(spec, response, profile.parse_source)
                     created = True
                 except (ApiConflictError, OutcomeUnknownError, ApiProtocolError):
                     # Created meanwhile (by another syncd, or by our own unanswered POST):
@@ -394,8 +380,8 @@ class GenesysClient:
         seen: set[str] = set()
         while True:
             spec = profile.source_lookup_request(cursor)
-            response = await self._call(spec)
-            found, cursor = self._parse(spec, response, profile.parse_source_lookup)
+            response = await self._pipeline.call(spec)
+            found, cursor = parse_answer(spec, response, profile.parse_source_lookup)
             if found is not None or cursor is None or cursor in seen:
                 return found
             seen.add(cursor)
@@ -421,207 +407,11 @@ class GenesysClient:
         return await self._write(spec, genesys_id)
 
     async def _write(self, spec: RequestSpec, genesys_id: str) -> WriteResult:
-        response = await self._call(spec)
+        response = await self._pipeline.call(spec)
         remote = None
         if response.content.strip():
-            remote = self._parse(spec, response, self._profile.parse_contact)
+            remote = parse_answer(spec, response, self._profile.parse_contact)
         return WriteResult(genesys_id, remote, response.status_code, correlation_id(response))
-
-    def _parse(self, spec: RequestSpec, response: httpx.Response, parse: Callable[[Any], T]) -> T:
-        try:
-            return parse(_json(response))
-        except ApiProtocolError as exc:
-            exc.method, exc.route = spec.method, spec.route
-            exc.status = response.status_code
-            exc.correlation_id = correlation_id(response)
-            raise
-
-    async def _call(self, spec: RequestSpec) -> httpx.Response:
-        """Send ``spec`` until it succeeds or a rule says stop; returns a 2xx response."""
-        policy = self._retry
-        budget = RequestBudget(max_elapsed=policy.max_elapsed)
-        attempt = failures = rate_limited = 0
-        renewed = False
-        while True:
-            token = await self.auth.get()
-            attempt += 1
-            if attempt > 1:
-                self.metrics.retries += 1
-            slot, outcome = await self._send(spec, token, attempt, budget)
-            if isinstance(outcome, httpx.Response):
-                response: httpx.Response | None = outcome
-                error: httpx.TransportError | None = None
-                status = outcome.status_code
-                if 200 <= status < 300:
-                    return outcome
-                if status < 200:  # an interim answer is never final: the server misbehaves
-                    if _retry_method(spec) not in IDEMPOTENT_METHODS:
-                        raise self._unknown(spec, outcome, None)
-                    raise ApiProtocolError(
-                        f"{spec.method} {spec.route}: the server answered {status} as final",
-                        status=status,
-                        method=spec.method,
-                        route=spec.route,
-                    )
-                if status == 401 and not renewed:
-                    renewed = True
-                    try:
-                        await self.auth.renew(token)
-                    except ApiError as exc:
-                        exc.method, exc.route = spec.method, spec.route
-                        raise
-                    continue
-                if status == 429:
-                    rate_limited += 1
-                    wait = self.throttle.on_rate_limited(slot, retry_after(outcome))
-                    if rate_limited > policy.max_rate_limited or wait > policy.max_retry_after:
-                        raise error_for(outcome, method=spec.method, route=spec.route)
-                    continue
-                verdict = classify_status(_retry_method(spec), status)
-                if verdict is Verdict.FAIL:
-                    note = "after one token renewal" if status == 401 else None
-                    raise error_for(outcome, method=spec.method, route=spec.route, note=note)
-            else:
-                response, error = None, outcome
-                verdict = classify_error(_retry_method(spec), outcome)
-                if verdict is Verdict.FAIL:
-                    raise unavailable(spec.method, spec.route, None, outcome, failures + 1)
-            if verdict is Verdict.UNKNOWN:
-                raise self._unknown(spec, response, error)
-            failures += 1
-            delay = policy.delay(failures, self._rng)
-            if failures >= policy.max_attempts or self._past_deadline(budget, delay):
-                raise unavailable(spec.method, spec.route, response, error, failures)
-            log.info(
-                "genesys.request.retry",
-                method=spec.method,
-                route=spec.route,
-                attempt=attempt,
-                delay_s=round(delay, 3),
-            )
-            if delay > 0:
-                await self._sleep(delay)
-
-    async def _send(
-        self, spec: RequestSpec, token: str, attempt: int, budget: RequestBudget
-    ) -> tuple[Slot, httpx.Response | httpx.TransportError]:
-        """One attempt inside a throttle slot; transport errors are returned, not raised."""
-        try:
-            async with self.throttle.slot(budget) as slot:
-                started = self._clock()
-                self.metrics.requests += 1
-                try:
-                    response = await self._http.request(
-                        spec.method,
-                        self._api_url + spec.path,
-                        params=spec.params or None,
-                        json=spec.json,
-                        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-                    )
-                except httpx.TransportError as exc:
-                    self.metrics.count_error(exc)
-                    self.throttle.on_failure(slot)
-                    self._log(spec, attempt, started, error=exc)
-                    return slot, exc
-                except httpx.DecodingError as exc:  # an answer came, its body is undecodable
-                    self.metrics.count_error(exc)
-                    self._log(spec, attempt, started, error=exc)
-                    if _retry_method(spec) not in IDEMPOTENT_METHODS:
-                        raise self._unknown(spec, None, exc) from exc
-                    raise ApiProtocolError(
-                        f"{spec.method} {spec.route}: undecodable answer ({exc})",
-                        method=spec.method,
-                        route=spec.route,
-                    ) from exc
-                self._observe(spec, slot, response, attempt, started)
-                return slot, response
-        except GateClosed as closed:
-            raise gate_error(spec.method, spec.route, closed, self._clock()) from None
-
-    def _observe(
-        self,
-        spec: RequestSpec,
-        slot: Slot,
-        response: httpx.Response,
-        attempt: int,
-        started: float,
-    ) -> None:
-        status = response.status_code
-        self.metrics.count_status(status)
-        if status == 429:
-            self.metrics.rate_limited += 1
-        if status in (500, 502, 503, 504):
-            self.throttle.on_failure(slot)
-        self.throttle.on_response(slot, status, response.headers)
-        self._log(spec, attempt, started, response=response)
-
-    def _log(
-        self,
-        spec: RequestSpec,
-        attempt: int,
-        started: float,
-        *,
-        response: httpx.Response | None = None,
-        error: BaseException | None = None,
-    ) -> None:
-        fields: dict[str, Any] = {
-            "method": spec.method,
-            "route": spec.route,
-            "attempt": attempt,
-            "latency_ms": round((self._clock() - started) * 1000, 1),
-        }
-        if response is not None:
-            fields["status"] = response.status_code
-            fields["correlation_id"] = correlation_id(response)
-            ok = response.status_code < 400 or (
-                response.status_code == 404 and spec.method == "DELETE"
-            )
-            (log.debug if ok else log.info)("genesys.request", **fields)
-        else:
-            fields["error"] = type(error).__name__
-            log.info("genesys.request", **fields)
-
-    def _past_deadline(self, budget: RequestBudget, delay: float) -> bool:
-        return budget.deadline is not None and self._clock() + delay > budget.deadline
-
-    def _unknown(
-        self,
-        spec: RequestSpec,
-        response: httpx.Response | None,
-        error: BaseException | None,
-    ) -> OutcomeUnknownError:
-        self.metrics.outcome_unknown += 1
-        what = f"{response.status_code}" if response is not None else type(error).__name__
-        log.warning(
-            "genesys.request.outcome_unknown", method=spec.method, route=spec.route, cause=what
-        )
-        exc = OutcomeUnknownError(
-            f"{spec.method} {spec.route}: outcome unknown after {what}; the server may have "
-            "applied it, so it is not re-sent: look the contact up first",
-            status=response.status_code if response is not None else None,
-            correlation_id=correlation_id(response) if response is not None else None,
-            method=spec.method,
-            route=spec.route,
-        )
-        exc.__cause__ = error
-        return exc
-
-
-def _retry_method(spec: RequestSpec) -> str:
-    """The method whose retry rules apply: an idempotent POST (bulk update, remove, read)
-    may be re-sent after an unclear failure, exactly like a PUT."""
-    return "PUT" if spec.idempotent and spec.method == "POST" else spec.method
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    # JSONDecodeError and UnicodeDecodeError are ValueErrors; RecursionError: nested too deep
-    except (ValueError, RecursionError) as exc:
-        raise ApiProtocolError(
-            f"the answer is not JSON (content-type {response.headers.get('content-type')!r})",
-            status=response.status_code,
-        ) from exc
 
 
 if TYPE_CHECKING:  # mypy proves the client satisfies the engine's interface

@@ -76,7 +76,11 @@ def test_introspection_over_http(server: EmulatorServer, live: httpx.Client) -> 
         assert seeded.status_code == 201
         assert len(seeded.json()) == 2
         assert admin.post("/seed", json={"contacts": [person(3)]}).status_code == 201
-        assert [c["externalId"] for c in admin.get("/contacts").json()][-1] == "crm-3"
+        # Seeded in one millisecond or not, the store keeps the order it received them in.
+        listed = [c["externalId"] for c in admin.get("/contacts").json()]
+        assert listed == ["crm-1", "crm-2", "crm-3"]
+        page = live.get("/contacts", params={"pageSize": 2, "pageNumber": 2}).json()
+        assert [c["externalId"] for c in page["entities"]] == ["crm-3"]
         bad = admin.post("/seed", json=[{"firstName": "only"}])
         assert bad.status_code == 400
         assert "lastName" in bad.json()["message"]
@@ -119,10 +123,10 @@ def test_the_store_persists_across_restarts(tmp_path: Path) -> None:
     path = tmp_path / "store" / "emulator.json"
     config = EmulatorConfig(persist_path=path)
     with EmulatorServer(config) as first, login(first) as client:
-        for n in range(3):
-            client.post("/contacts", json=person(n))
-        # The store's order: by dateCreated, then id (creates in one millisecond tie).
+        created = [client.post("/contacts", json=person(n)).json()["id"] for n in range(3)]
+        # The store's order: by dateCreated, then arrival (creates in one millisecond tie).
         ids = [c["id"] for c in first.emulator.contacts()]
+        assert ids == created
     saved = json.loads(path.read_text())
     assert saved["format"] == "syncd-emulator/1"
     assert len(saved["contacts"]) == 3

@@ -18,12 +18,18 @@ IDS = st.text("abcdef", min_size=1, max_size=4)
 
 
 class StoreMachine(RuleBasedStateMachine):
-    """Pages always equal slices of the model sorted by (created, id)."""
+    """Pages always equal slices of the model sorted by (created, arrival): contacts of one
+    instant keep the order they were inserted in, whatever their ids."""
 
     def __init__(self) -> None:
         super().__init__()
         self.store = ContactStore()
-        self.model: dict[str, tuple[str, dict[str, Any]]] = {}
+        self.model: dict[str, tuple[str, int, dict[str, Any]]] = {}
+        self.arrivals = 0
+
+    def _arrive(self, contact_id: str, created: str, doc: dict[str, Any]) -> None:
+        self.model[contact_id] = (created, self.arrivals, doc)
+        self.arrivals += 1
 
     @rule(contact_id=IDS, created=CREATED)
     def insert(self, contact_id: str, created: str) -> None:
@@ -31,19 +37,20 @@ class StoreMachine(RuleBasedStateMachine):
             return
         doc = {"id": contact_id}
         self.store.insert(StoredContact(contact_id, created, doc))
-        self.model[contact_id] = (created, doc)
+        self._arrive(contact_id, created, doc)
 
     @rule(ids=st.lists(IDS, unique=True, max_size=5), created=CREATED)
     def insert_many(self, ids: list[str], created: str) -> None:
         fresh = [i for i in ids if i not in self.model]
         self.store.insert_many(StoredContact(i, created, {"id": i}) for i in fresh)
-        self.model.update({i: (created, {"id": i}) for i in fresh})
+        for i in fresh:
+            self._arrive(i, created, {"id": i})
 
     @precondition(lambda self: bool(self.model))
     @rule(data=st.data())
     def delete(self, data: st.DataObject) -> None:
         contact_id = data.draw(st.sampled_from(sorted(self.model)))
-        assert self.store.delete(contact_id) == self.model.pop(contact_id)[1]
+        assert self.store.delete(contact_id) == self.model.pop(contact_id)[2]
         assert self.store.delete(contact_id) is None
 
     @precondition(lambda self: bool(self.model))
@@ -52,11 +59,12 @@ class StoreMachine(RuleBasedStateMachine):
         contact_id = data.draw(st.sampled_from(sorted(self.model)))
         doc = {"id": contact_id, "v": 2}
         self.store.replace(contact_id, doc)
-        self.model[contact_id] = (self.model[contact_id][0], doc)
+        created, arrival, _ = self.model[contact_id]
+        self.model[contact_id] = (created, arrival, doc)
 
     @invariant()
     def pages_match_the_model(self) -> None:
-        ordered = [doc for _, _, doc in sorted((c, i, d) for i, (c, d) in self.model.items())]
+        ordered = [doc for _, _, doc in sorted(self.model.values(), key=lambda m: m[:2])]
         assert len(self.store) == len(ordered)
         assert list(self.store) == ordered
         for size in (1, 3, 100):
@@ -67,6 +75,11 @@ class StoreMachine(RuleBasedStateMachine):
                     self.store.page(offset, size, descending=True)
                     == reverse[offset : offset + size]
                 )
+        # Cursor paging resumes right after a contact's key, also among equal instants.
+        for position, doc in enumerate(ordered):
+            rest, more = self.store.after(self.store.key(doc["id"]), 3)
+            assert rest == ordered[position + 1 : position + 4]
+            assert more == (position + 4 < len(ordered))
 
 
 TestStoreMachine = StoreMachine.TestCase
@@ -98,7 +111,7 @@ def test_the_index_shows_the_latest_write_whose_lag_has_passed(
         else:
             terms = SearchTerms(exact=(external,))
             doc = {"id": contact_id, "externalId": external}
-            index.put(contact_id, "c", doc, terms, now=now, visible_at=now + lag)
+            index.put(contact_id, ("c", 0, contact_id), doc, terms, now=now, visible_at=now + lag)
         history.append((now + lag, contact_id, external))
         now += wait
         for query in ("x", "y", "z"):

@@ -3,49 +3,29 @@
 The core (store, search index, auth, rate limit, faults, stats) is shared; a profile owns
 its paths, its JSON shape and its validation. It stores contacts as its own wire
 documents and tells the core what it needs to know about one: the external id (for the
-write log) and the search terms. Adding the production "externalcontacts" profile means
-adding a module here and a line in :func:`get_profile`, not touching the core (it did:
-``externalcontacts.py``). A profile may also have state of its own (``reset(config)``,
-``persist_state()``, ``restore_state(extra)``) and ``rate_limit_headers = False`` when
-its API sends no ``X-Rate-Limit-*`` headers; the core looks for them with ``getattr``.
+write log) and the search terms. Adding the production "externalcontacts" profile meant
+adding modules here and a line in :func:`get_profile`, not touching the core. A profile may
+also have state of its own (``reset(config)``, ``persist_state()``,
+``restore_state(extra)``) and ``rate_limit_headers = False`` when its API sends no
+``X-Rate-Limit-*`` headers; the core looks for them with ``getattr``.
+
+Each profile is ``<name>.py`` (the object the core talks to), ``<name>_document.py`` (its
+contact document) and ``<name>_routes.py`` (its API); what they share is ``_common.py``.
+This module only names the public surface: no profile module imports it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from syncd.emulator.profiles._common import Profile
 
-from syncd.emulator.search import SearchTerms
-from syncd.emulator.store import Doc, StoredContact
-
-if TYPE_CHECKING:
-    from starlette.routing import BaseRoute
-
-    from syncd.emulator.state import Emulator
+__all__ = ["PROFILES", "Profile", "get_profile"]
 
 PROFILES = ("reference", "externalcontacts")
 
 
-class Profile(Protocol):
-    name: str
-
-    def prepare_seed(self, raw: Any, *, new_id: Callable[[], str], now: str) -> StoredContact:
-        """Validate a seeded (or persisted) contact; keeps its id and dates when given.
-
-        Raises ValueError with a readable message when the document is not acceptable.
-        """
-        ...
-
-    def external_id(self, doc: Doc) -> str | None: ...
-
-    def search_terms(self, doc: Doc) -> SearchTerms: ...
-
-    def routes(self, emulator: Emulator) -> list[BaseRoute]:
-        """The API routes of this profile (mounted at the root; paths include /api/v2)."""
-        ...
-
-
 def get_profile(name: str) -> Profile:
+    """A new profile object. Imported on demand: the externalcontacts profile loads
+    ``phonenumbers``, which an emulator of the reference profile does not need."""
     if name == "reference":
         from syncd.emulator.profiles.reference import ReferenceProfile
 

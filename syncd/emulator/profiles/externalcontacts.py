@@ -1,41 +1,26 @@
 """The "externalcontacts" wire profile: production Genesys Cloud's External Contacts API.
 
-A contact is an ExternalContact as the official SDK's ``models/external_contact.py`` has it
-(``firstName``, ``middleName``, ``lastName``, ``salutation``, ``title``; ``workPhone`` /
-``cellPhone`` / ``homePhone`` / ``otherPhone`` as PhoneNumber objects; ``workEmail`` /
-``personalEmail`` / ``otherEmail``; ``address``; ``externalOrganization``;
-``externalSystemUrl``; ``externalIds`` pointing at ExternalSources; ``createDate``,
-``modifyDate``, ``type``, ``selfUri``). Fields without a value are left out of the JSON.
-
-Validation (documented in ``docs/externalcontacts.md``): names and titles up to 1,000
-characters, emails up to 256 and ``x@y``-shaped, strings are stripped and an empty string
-clears the field. A PhoneNumber needs ``display`` (up to 512); the server computes the
-read-only ``e164``, ``countryCode`` (ISO region) and ``userInput`` and rewrites ``display``
-in international format when the number can be read as E.164 (``normalizationCountryCode``
-or US for numbers without a country code), else keeps it as given. ``externalIds``: at most
-10, each ``{externalSource: {id}, value}`` with a value of 1..255 characters and the id of an
-existing ExternalSource. Fields of the SDK model the emulator does not interpret (social ids,
-``customFields``, ``schema``, ``surveyOptOut``, ``division``) are stored as given; unknown
-fields are a 400; read-only ones are accepted and ignored.
-
-The routes live in ``externalcontacts_routes.py`` (contacts, scan, external sources) and
-``externalcontacts_bulk.py`` (bulk endpoints), PATCH ``changes`` in
-``externalcontacts_patch.py``; this module holds the document model and the profile's own
-state (external sources, the bulk shuffle).
+The contact document (fields, validation, limits) is ``externalcontacts_document.py``; the
+routes are ``externalcontacts_routes.py`` (contacts, scan, external sources) and
+``externalcontacts_bulk.py`` (bulk endpoints). This module is the object the core talks to,
+holding the profile's own state: the external sources and the bulk shuffle.
 """
 
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import phonenumbers
-
-from syncd.emulator.clock import iso_millis, parse_iso
+from syncd.emulator.profiles import externalcontacts_bulk, externalcontacts_routes
+from syncd.emulator.profiles._common import Invalid, seed_identity
+from syncd.emulator.profiles.externalcontacts_document import (
+    EMAIL_FIELDS,
+    PHONE_FIELDS,
+    build,
+    validate,
+)
 from syncd.emulator.profiles.externalcontacts_sources import Sources
-from syncd.emulator.profiles.reference import Invalid
 from syncd.emulator.search import SearchTerms, digits
 from syncd.emulator.store import Doc, StoredContact
 
@@ -44,288 +29,6 @@ if TYPE_CHECKING:
 
     from syncd.emulator.config import EmulatorConfig
     from syncd.emulator.state import Emulator
-
-API = "/api/v2/externalcontacts"
-NAME_FIELDS = ("firstName", "middleName", "lastName", "salutation", "title")
-PHONE_FIELDS = ("workPhone", "cellPhone", "homePhone", "otherPhone")
-EMAIL_FIELDS = ("workEmail", "personalEmail", "otherEmail")
-# Stored as given (type-checked only): the emulator does not interpret them.
-PASS_OBJECTS = (
-    "twitterId",
-    "lineId",
-    "whatsAppId",
-    "facebookId",
-    "instagramId",
-    "schema",
-    "customFields",
-    "division",
-)
-PASS_LISTS = ("appleOpaqueIds",)
-CONTENT_FIELDS = (
-    *NAME_FIELDS,
-    *PHONE_FIELDS,
-    *EMAIL_FIELDS,
-    "address",
-    "twitterId",
-    "lineId",
-    "whatsAppId",
-    "facebookId",
-    "instagramId",
-    "appleOpaqueIds",
-    "externalIds",
-    "externalOrganization",
-    "surveyOptOut",
-    "externalSystemUrl",
-    "schema",
-    "customFields",
-    "division",
-)
-READ_ONLY_FIELDS = frozenset(
-    {
-        "id",
-        "createDate",
-        "modifyDate",
-        "selfUri",
-        "type",
-        "identifiers",
-        "externalDataSources",
-        "canonicalContact",
-        "mergeSet",
-        "mergedFrom",
-        "mergedTo",
-        "mergeOperation",
-    }
-)
-LIST_FIELDS = frozenset({"externalIds", "appleOpaqueIds"})
-PHONE_INPUT = ("display", "extension", "acceptsSMS", "normalizationCountryCode")
-PHONE_COMPUTED = frozenset({"e164", "countryCode", "userInput"})
-ADDRESS_KEYS = ("address1", "address2", "city", "state", "postalCode", "countryCode")
-ORG_KEYS = ("id", "name")
-# Other ExternalOrganization attributes a client may send back: accepted, not stored.
-ORG_IGNORED = frozenset(
-    {
-        "division", "companyType", "industry", "address", "phoneNumber", "faxNumber",
-        "employeeCount", "revenue", "tags", "websites", "tickers", "twitterId",
-        "externalSystemUrl", "modifyDate", "createDate", "trustor", "schema", "customFields",
-        "identifiers", "externalIds", "externalDataSources", "selfUri",
-    }
-)  # fmt: skip
-NAME_LIMIT = 1000
-EMAIL_LIMIT = 256
-DISPLAY_LIMIT = 512
-URL_LIMIT = 1000
-EXTERNAL_ID_LIMIT = 255
-MAX_EXTERNAL_IDS = 10
-ID_LIMIT = 255
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
-
-Content = dict[str, Any]
-SourceCheck = Callable[[str], bool]
-
-
-# -- validation ---------------------------------------------------------------------------
-
-
-def validate(body: Any, *, known_source: SourceCheck) -> Content:
-    """The content a POST / PUT / bulk body states (fields left out are absent)."""
-    if not isinstance(body, dict):
-        raise Invalid([("", "invalid.value", "the contact must be a JSON object")])
-    problems: list[tuple[str, str, str]] = []
-    content: Content = {}
-    for name, value in body.items():
-        if name in READ_ONLY_FIELDS:
-            continue
-        if name not in CONTENT_FIELDS:
-            problems.append((name, "invalid.property", f"unknown field {name!r}"))
-            continue
-        try:
-            checked = check_field(name, value, known_source)
-        except ValueError as exc:
-            problems.append((name, "invalid.value", f"{name} {exc}"))
-            continue
-        if checked is not None:
-            content[name] = checked
-    if problems:
-        raise Invalid(problems)
-    return content
-
-
-def check_field(name: str, value: Any, known_source: SourceCheck) -> Any:
-    """The stored form of one field (None: the field is cleared); ValueError if invalid."""
-    if value is None:
-        return None
-    if name in NAME_FIELDS:
-        return _text(value, NAME_LIMIT)
-    if name in EMAIL_FIELDS:
-        text = _text(value, EMAIL_LIMIT)
-        if text is not None and not _EMAIL.fullmatch(text):
-            raise ValueError("is not a valid email address")
-        return text
-    if name in PHONE_FIELDS:
-        return phone(value)
-    if name == "address":
-        return _strings(value, ADDRESS_KEYS, NAME_LIMIT, ignored=frozenset())
-    if name == "externalOrganization":
-        return _strings(value, ORG_KEYS, NAME_LIMIT, ignored=ORG_IGNORED)
-    if name == "externalIds":
-        return _external_ids(value, known_source)
-    if name == "externalSystemUrl":
-        url = _text(value, URL_LIMIT)
-        if url is not None and not url.startswith(("http://", "https://")):
-            raise ValueError("must be an http(s) URL")
-        return url
-    if name == "surveyOptOut":
-        if not isinstance(value, bool):
-            raise ValueError("must be true or false")
-        return value
-    if name in PASS_LISTS:
-        if not isinstance(value, list) or len(value) > MAX_EXTERNAL_IDS:
-            raise ValueError(f"must be a list of at most {MAX_EXTERNAL_IDS} entries")
-        return value or None
-    if not isinstance(value, dict):
-        raise ValueError("must be an object")
-    return value
-
-
-def _text(value: Any, limit: int) -> str | None:
-    if not isinstance(value, str):
-        raise ValueError("must be a string")
-    text = value.strip()
-    if len(text) > limit:
-        raise ValueError(f"is longer than {limit} characters")
-    return text or None
-
-
-def _strings(value: Any, keys: tuple[str, ...], limit: int, *, ignored: frozenset[str]) -> Any:
-    if not isinstance(value, dict):
-        raise ValueError("must be an object")
-    unknown = sorted(set(value) - set(keys) - ignored)
-    if unknown:
-        raise ValueError(f"has unknown field {unknown[0]!r}")
-    out = {}
-    for key in keys:
-        try:
-            text = _text(value[key], limit) if value.get(key) is not None else None
-        except ValueError as exc:
-            raise ValueError(f".{key} {exc}") from None
-        if text is not None:
-            out[key] = text
-    return out or None
-
-
-def phone(value: Any) -> dict[str, Any]:
-    """A PhoneNumber as stored: input fields checked, read-only fields computed."""
-    if not isinstance(value, dict):
-        raise ValueError("must be an object")
-    unknown = sorted(set(value) - set(PHONE_INPUT) - PHONE_COMPUTED)
-    if unknown:
-        raise ValueError(f"has unknown field {unknown[0]!r}")
-    raw = value.get("display")
-    if not isinstance(raw, str) or not raw.strip():
-        raise ValueError(".display is required (a string)")
-    if len(raw) > DISPLAY_LIMIT:
-        raise ValueError(f".display is longer than {DISPLAY_LIMIT} characters")
-    out: dict[str, Any] = {"display": raw.strip()}
-    extension = value.get("extension")
-    if extension is not None:
-        if isinstance(extension, bool) or not isinstance(extension, int) or extension < 0:
-            raise ValueError(".extension must be a non-negative integer")
-        out["extension"] = extension
-    sms = value.get("acceptsSMS")
-    if sms is not None:
-        if not isinstance(sms, bool):
-            raise ValueError(".acceptsSMS must be true or false")
-        out["acceptsSMS"] = sms
-    region = value.get("normalizationCountryCode")
-    if region is not None:
-        if not isinstance(region, str) or region.upper() not in phonenumbers.SUPPORTED_REGIONS:
-            raise ValueError(".normalizationCountryCode must be a region code such as US or DE")
-        out["normalizationCountryCode"] = region.upper()
-    out["userInput"] = raw
-    try:
-        parsed = phonenumbers.parse(raw, region.upper() if isinstance(region, str) else "US")
-    except phonenumbers.NumberParseException:
-        return out
-    if phonenumbers.is_possible_number(parsed):
-        international = phonenumbers.PhoneNumberFormat.INTERNATIONAL
-        out["display"] = phonenumbers.format_number(parsed, international)
-        out["e164"] = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-        country = phonenumbers.region_code_for_number(parsed)
-        if country and country != "ZZ":
-            out["countryCode"] = country
-    return out
-
-
-def _external_ids(value: Any, known_source: SourceCheck) -> list[dict[str, Any]] | None:
-    if not isinstance(value, list):
-        raise ValueError("must be a list")
-    if len(value) > MAX_EXTERNAL_IDS:
-        raise ValueError(f"has more than {MAX_EXTERNAL_IDS} entries")
-    out = []
-    for position, item in enumerate(value):
-        where = f"[{position}]"
-        if not isinstance(item, dict):
-            raise ValueError(f"{where} must be an object")
-        unknown = sorted(set(item) - {"externalSource", "value"})
-        if unknown:
-            raise ValueError(f"{where} has unknown field {unknown[0]!r}")
-        source = item.get("externalSource")
-        source_id = source.get("id") if isinstance(source, dict) else None
-        if not isinstance(source_id, str) or not source_id:
-            raise ValueError(f"{where}.externalSource.id is required")
-        if not known_source(source_id):
-            raise ValueError(f"{where}.externalSource {source_id!r} does not exist")
-        text = item.get("value")
-        if not isinstance(text, str) or not text or len(text) > EXTERNAL_ID_LIMIT:
-            raise ValueError(f"{where}.value must be a string of 1..{EXTERNAL_ID_LIMIT} characters")
-        out.append(
-            {
-                "externalSource": {
-                    "id": source_id,
-                    "selfUri": f"{API}/externalsources/{source_id}",
-                },
-                "value": text,
-            }
-        )
-    return out or None
-
-
-# -- documents ----------------------------------------------------------------------------
-
-
-def build(contact_id: str, content: Content, *, created: str, modified: str) -> Doc:
-    """The wire document: fields in the SDK model's order, empty fields left out."""
-    doc: Doc = {"id": contact_id}
-    for name in CONTENT_FIELDS:
-        value = content.get(name)
-        if value is not None:
-            doc[name] = value
-    org = doc.get("externalOrganization")
-    if isinstance(org, dict) and "id" in org:
-        doc["externalOrganization"] = {**org, "selfUri": f"{API}/organizations/{org['id']}"}
-    doc["createDate"] = created
-    doc["modifyDate"] = modified
-    doc["type"] = "Curated"
-    doc["selfUri"] = f"{API}/contacts/{contact_id}"
-    return doc
-
-
-def content_of(doc: Doc) -> Content:
-    content = {name: doc[name] for name in CONTENT_FIELDS if name in doc}
-    org = content.get("externalOrganization")
-    if isinstance(org, dict):
-        content["externalOrganization"] = {k: v for k, v in org.items() if k in ORG_KEYS}
-    return content
-
-
-def _timestamp(raw: dict[str, Any], name: str, default: str) -> str:
-    value = raw.get(name)
-    if value is None:
-        return default
-    try:
-        return iso_millis(parse_iso(value))
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} is not an ISO-8601 timestamp") from None
 
 
 class ExternalContactsProfile:
@@ -373,11 +76,9 @@ class ExternalContactsProfile:
             content = validate(raw, known_source=self.sources.exists)
         except Invalid as exc:
             raise ValueError(str(exc)) from None
-        contact_id = raw.get("id") or new_id()
-        if not isinstance(contact_id, str) or len(contact_id) > ID_LIMIT or "/" in contact_id:
-            raise ValueError(f"id must be a string of at most {ID_LIMIT} characters without '/'")
-        created = _timestamp(raw, "createDate", now)
-        modified = _timestamp(raw, "modifyDate", created)
+        contact_id, created, modified = seed_identity(
+            raw, new_id=new_id, now=now, created_field="createDate", modified_field="modifyDate"
+        )
         doc = build(contact_id, content, created=created, modified=modified)
         return StoredContact(contact_id, created, doc)
 
@@ -402,7 +103,7 @@ class ExternalContactsProfile:
         )
 
     def routes(self, emulator: Emulator) -> list[BaseRoute]:
-        from syncd.emulator.profiles.externalcontacts_bulk import routes as bulk_routes
-        from syncd.emulator.profiles.externalcontacts_routes import routes as contact_routes
-
-        return [*contact_routes(emulator, self), *bulk_routes(emulator, self)]
+        return [
+            *externalcontacts_routes.routes(emulator, self),
+            *externalcontacts_bulk.routes(emulator, self),
+        ]

@@ -25,17 +25,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from syncd.emulator.pipeline import ApiCall, ApiEndpoint
-from syncd.emulator.profiles.externalcontacts import (
-    API,
-    ExternalContactsProfile,
-    build,
-    validate,
-)
-from syncd.emulator.profiles.reference import Invalid
+from syncd.emulator.profiles._common import Invalid, not_found
+from syncd.emulator.profiles.externalcontacts_document import API, build, validate
 from syncd.emulator.responses import ApiProblem
 from syncd.emulator.store import StoredContact
 
 if TYPE_CHECKING:
+    from syncd.emulator.profiles.externalcontacts import ExternalContactsProfile
     from syncd.emulator.state import Emulator
 
 Result = dict[str, Any]
@@ -75,8 +71,10 @@ def _invalid(exc: Invalid, entity: Any, entity_id: str | None = None) -> Result:
 
 
 def _not_found(entity: Any, entity_id: str) -> Result:
-    message = f"Contact {entity_id} was not found."
-    return _failure(404, "not.found", message, entity=entity, entity_id=entity_id)
+    missing = not_found(entity_id)
+    return _failure(
+        missing.status, missing.code, missing.message, entity=entity, entity_id=entity_id
+    )
 
 
 def _injected(entity: Any, entity_id: str | None) -> Result:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from syncd.emulator.profiles.externalcontacts import (
+from syncd.emulator.profiles._common import Content, Invalid, check_fields
+from syncd.emulator.profiles.externalcontacts_document import (
     ADDRESS_KEYS,
     CONTENT_FIELDS,
     LIST_FIELDS,
@@ -23,11 +24,9 @@ from syncd.emulator.profiles.externalcontacts import (
     PHONE_FIELDS,
     PHONE_INPUT,
     READ_ONLY_FIELDS,
-    Content,
     SourceCheck,
     check_field,
 )
-from syncd.emulator.profiles.reference import Invalid
 from syncd.emulator.responses import ApiProblem
 
 # Sub-fields a PATCH may address as "$.<field>.<sub>".
@@ -71,19 +70,17 @@ def apply_changes(current: Content, body: Any, *, known_source: SourceCheck) -> 
     for top, sub, action, value in parsed:
         _apply(content, top, sub, action, value)
         touched.add(top)
-    problems = []
-    for top in sorted(touched):
-        try:
-            checked = check_field(top, content.get(top), known_source)
-        except ValueError as exc:
-            problems.append((f"$.{top}", "invalid.value", f"{top} {exc}"))
-            continue
-        if checked is None:
-            content.pop(top, None)
-        else:
-            content[top] = checked
+    touched_values = {top: content.get(top) for top in sorted(touched)}
+    checked, problems = check_fields(
+        touched_values, lambda name, value: check_field(name, value, known_source), path_prefix="$."
+    )
     if problems:
         raise Invalid(problems)
+    for top, value in checked.items():
+        if value is None:
+            content.pop(top, None)
+        else:
+            content[top] = value
     return content
 
 

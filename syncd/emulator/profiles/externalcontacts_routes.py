@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import math
-import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -22,20 +21,22 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from syncd.emulator.pipeline import ApiCall, ApiEndpoint
-from syncd.emulator.profiles.externalcontacts import (
-    API,
-    ExternalContactsProfile,
-    build,
-    content_of,
-    validate,
+from syncd.emulator.profiles._common import (
+    Invalid,
+    check_path_id,
+    delete_contact,
+    get_contact,
+    int_param,
+    not_found,
 )
+from syncd.emulator.profiles.externalcontacts_document import API, build, content_of, validate
 from syncd.emulator.profiles.externalcontacts_patch import apply_changes
 from syncd.emulator.profiles.externalcontacts_sources import SourceConflict
-from syncd.emulator.profiles.reference import Invalid
 from syncd.emulator.responses import ApiProblem
 from syncd.emulator.store import Doc, StoredContact
 
 if TYPE_CHECKING:
+    from syncd.emulator.profiles.externalcontacts import ExternalContactsProfile
     from syncd.emulator.state import Emulator
 
 SEARCH_DEFAULT_PAGE_SIZE = 25
@@ -47,22 +48,6 @@ MAX_QUERY = 1000
 SORT_FIELDS = ("firstName", "lastName", "middleName", "title")
 SCAN_SCOPE = "scan/contacts"
 SOURCES_SCOPE = "externalsources"
-_INTEGER = re.compile(r"-?[0-9]{1,9}")
-
-
-def int_param(call: ApiCall, name: str, default: int, low: int, high: int | None) -> int:
-    raw = call.request.query_params.get(name)
-    if raw is None:
-        return default
-    value = int(raw) if _INTEGER.fullmatch(raw) else None
-    if value is None or value < low or (high is not None and value > high):
-        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise ApiProblem(400, f"{name} must be an integer {bounds}, got {raw!r}.")
-    return value
-
-
-def _not_found(contact_id: str) -> ApiProblem:
-    return ApiProblem(404, f"Contact {contact_id} was not found.", code="not.found")
 
 
 def _uri(path: str, **params: Any) -> str:
@@ -138,19 +123,11 @@ class ContactRoutes:
         em.apply_create(StoredContact(contact_id, now, doc))
         return JSONResponse(doc)
 
-    async def get(self, call: ApiCall) -> Response:
-        contact_id = call.params["contactId"]
-        doc = self.em.get(contact_id)
-        if doc is None:
-            raise _not_found(contact_id)
-        return JSONResponse(doc)
-
     async def replace(self, call: ApiCall) -> Response:
         """PUT: the body is the whole contact; fields left out are cleared."""
         contact_id = call.params["contactId"]
         body = await call.json_body()
-        if isinstance(body, dict) and body.get("id") not in (None, contact_id):
-            raise ApiProblem(400, "The id in the body does not match the id in the path.")
+        check_path_id(body, contact_id)
         try:
             content = validate(body, known_source=self.known_source)
         except Invalid as exc:
@@ -175,19 +152,12 @@ class ContactRoutes:
         with em.lock:
             old = em.get(contact_id)
             if old is None:
-                raise _not_found(contact_id)
+                raise not_found(contact_id)
             content = make(old)
             now = em.now_iso()
             doc = build(contact_id, content, created=old["createDate"], modified=now)
             em.apply_update(contact_id, doc, op=op, at=now)
         return JSONResponse(doc)
-
-    async def delete(self, call: ApiCall) -> Response:
-        contact_id = call.params["contactId"]
-        em = self.em
-        if em.apply_delete(contact_id, at=em.now_iso()) is None:
-            raise _not_found(contact_id)
-        return Response(status_code=204)
 
     # -- scan ------------------------------------------------------------------------------
 
@@ -291,7 +261,7 @@ def routes(emulator: Emulator, profile: ExternalContactsProfile) -> list[BaseRou
         (f"{API}/contacts", {"GET": r.search, "POST": r.create}),
         (
             f"{API}/contacts/{{contactId}}",
-            {"GET": r.get, "PUT": r.replace, "PATCH": r.patch, "DELETE": r.delete},
+            {"GET": get_contact, "PUT": r.replace, "PATCH": r.patch, "DELETE": delete_contact},
         ),
         (f"{API}/scan/contacts", {"GET": r.scan}),
         (f"{API}/externalsources", {"GET": r.list_sources, "POST": r.create_source}),

@@ -1,21 +1,29 @@
 """The reference profile's API routes under ``/api/v2/contacts``.
 
 Listing: ``pageSize`` 1..100 (default 25), ``pageNumber`` from 1 (default 1), ``sortOrder``
-asc|desc (default asc; by dateCreated, then id). Anything outside those ranges is a 400
-rather than a silent clamp, so a client bug shows. A page beyond the last is an empty
-``entities`` list with the true ``total``. Search: ``q`` is required (1..1,000 chars).
+asc|desc (default asc; by dateCreated, then by arrival in the store). Anything outside
+those ranges is a 400 rather than a silent clamp, so a client bug shows. A page beyond the
+last is an empty ``entities`` list with the true ``total``. Search: ``q`` is required
+(1..1,000 chars).
 """
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from syncd.emulator.pipeline import ApiCall, ApiEndpoint
-from syncd.emulator.profiles.reference import Invalid, build, content_of, validate
+from syncd.emulator.profiles._common import (
+    Invalid,
+    check_path_id,
+    delete_contact,
+    get_contact,
+    int_param,
+    not_found,
+)
+from syncd.emulator.profiles.reference_document import build, content_of, validate
 from syncd.emulator.responses import ApiProblem
 from syncd.emulator.store import StoredContact
 
@@ -26,32 +34,11 @@ BASE = "/api/v2/contacts"
 DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 100
 MAX_QUERY = 1000
-_INTEGER = re.compile(r"-?[0-9]{1,9}")
-
-
-def _int_param(call: ApiCall, name: str, default: int, low: int, high: int | None) -> int:
-    raw = call.request.query_params.get(name)
-    if raw is None:
-        return default
-    value = int(raw) if _INTEGER.fullmatch(raw) else None
-    if value is None or value < low or (high is not None and value > high):
-        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise ApiProblem(400, f"{name} must be an integer {bounds}, got {raw!r}.")
-    return value
-
-
-def _not_found(contact_id: str) -> ApiProblem:
-    return ApiProblem(404, f"Contact {contact_id} was not found.", code="not.found")
-
-
-def _check_path_id(body: object, contact_id: str) -> None:
-    if isinstance(body, dict) and body.get("id") not in (None, contact_id):
-        raise ApiProblem(400, "The id in the body does not match the id in the path.")
 
 
 async def list_contacts(call: ApiCall) -> Response:
-    page_size = _int_param(call, "pageSize", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
-    page_number = _int_param(call, "pageNumber", 1, 1, None)
+    page_size = int_param(call, "pageSize", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    page_number = int_param(call, "pageNumber", 1, 1, None)
     order = call.request.query_params.get("sortOrder", "asc").lower()
     if order not in ("asc", "desc"):
         raise ApiProblem(400, "sortOrder must be asc or desc.")
@@ -85,14 +72,6 @@ async def create_contact(call: ApiCall) -> Response:
     return JSONResponse(doc, status_code=201)
 
 
-async def get_contact(call: ApiCall) -> Response:
-    contact_id = call.params["contactId"]
-    doc = call.emulator.get(contact_id)
-    if doc is None:
-        raise _not_found(contact_id)
-    return JSONResponse(doc)
-
-
 async def replace_contact(call: ApiCall) -> Response:
     """PUT: the body is the whole contact; fields left out are cleared."""
     return await _write(call, partial=False)
@@ -110,25 +89,17 @@ async def _write(call: ApiCall, *, partial: bool) -> Response:
         changes = validate(body, partial=partial)
     except Invalid as exc:
         raise exc.problem() from None
-    _check_path_id(body, contact_id)
+    check_path_id(body, contact_id)
     em = call.emulator
     with em.lock:
         old = em.get(contact_id)
         if old is None:
-            raise _not_found(contact_id)
+            raise not_found(contact_id)
         content = {**content_of(old), **changes} if partial else changes
         now = em.now_iso()
         doc = build(contact_id, content, created=old["dateCreated"], modified=now)
         em.apply_update(contact_id, doc, op="update" if partial else "replace", at=now)
     return JSONResponse(doc)
-
-
-async def delete_contact(call: ApiCall) -> Response:
-    contact_id = call.params["contactId"]
-    em = call.emulator
-    if em.apply_delete(contact_id, at=em.now_iso()) is None:
-        raise _not_found(contact_id)
-    return Response(status_code=204)
 
 
 def routes(emulator: Emulator) -> list[BaseRoute]:

@@ -27,23 +27,35 @@ PUT is never used. A contact with two phones that map to one slot cannot be repr
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from syncd.errors import ApiProtocolError, ApiValidationError
 from syncd.genesys.api import Page
-from syncd.genesys.profiles import BulkEntry, RequestSpec
+from syncd.genesys.profiles._base import (
+    BulkEntry,
+    RequestSpec,
+    contact_path,
+    organization_body,
+    parse_organization,
+    reject_unknown_fields,
+    search_term,
+)
 from syncd.genesys.profiles._shape import array, obj, opt_int, opt_str, opt_time, req_str
-from syncd.model import CONTACT_FIELDS, Contact, Organization, Phone, RemoteContact
+from syncd.genesys.profiles.externalcontacts_fields import (
+    PHONE_READ_ONLY,
+    PHONE_SLOTS,
+    PHONE_TYPES,
+    FieldMapping,
+    held_number,
+    same_number,
+)
+from syncd.model import CONTACT_FIELDS, Contact, Phone, RemoteContact
 
 if TYPE_CHECKING:
     from syncd.config import GenesysSettings
 
-PHONE_TYPES = ("WORK", "MOBILE", "HOME", "OTHER")
-PHONE_SLOTS = ("workPhone", "cellPhone", "homePhone", "otherPhone")
-EMAIL_SLOTS = ("workEmail", "personalEmail", "otherEmail")
-DEFAULT_PHONE_SLOTS = dict(zip(PHONE_TYPES, PHONE_SLOTS, strict=True))
+__all__ = ["ExternalContactsProfile", "FieldMapping"]
+
 SCAN_MIN, SCAN_MAX = 10, 200
 SEARCH_PAGE_SIZE = 100
 SOURCE_PAGE_SIZE = 200
@@ -63,40 +75,8 @@ READ_ONLY = frozenset(
         "mergeOperation",
     }
 )
-PHONE_READ_ONLY = frozenset({"e164", "countryCode", "userInput"})
 C = "/externalcontacts/contacts"
 ROUTE = C + "/{id}"
-
-
-@dataclass(frozen=True, slots=True)
-class FieldMapping:
-    """Which ExternalContact slots hold the canonical email and phones."""
-
-    email_slot: str = "workEmail"
-    phone_slots: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_PHONE_SLOTS))
-
-    def __post_init__(self) -> None:
-        if self.email_slot not in EMAIL_SLOTS:
-            raise ValueError(f"email_slot must be one of {', '.join(EMAIL_SLOTS)}")
-        slots = {**DEFAULT_PHONE_SLOTS, **self.phone_slots}
-        if set(slots) != set(PHONE_TYPES) or sorted(slots.values()) != sorted(PHONE_SLOTS):
-            raise ValueError("phone_slots must map WORK, MOBILE, HOME, OTHER to distinct slots")
-        object.__setattr__(self, "phone_slots", slots)
-
-    def type_of(self, slot: str) -> str:
-        return next(kind for kind, name in self.phone_slots.items() if name == slot)
-
-
-def _number(phone: Any) -> str | None:
-    """The number a PhoneNumber holds: its E.164 form, else what was displayed."""
-    if not isinstance(phone, dict):
-        return None
-    value = phone.get("e164") or phone.get("display")
-    return value if isinstance(value, str) and value else None
-
-
-def _digits(text: str | None) -> str:
-    return "".join(ch for ch in text or "" if ch.isdigit())
 
 
 class ExternalContactsProfile:
@@ -185,12 +165,6 @@ class ExternalContactsProfile:
     def _slot_numbers(self, contact: Contact) -> dict[str, str]:
         return {self.mapping.phone_slots[p.type]: p.number for p in contact.phone_numbers}
 
-    def _organization(self, contact: Contact) -> dict[str, str] | None:
-        org = contact.organization
-        if org is None or (org.id is None and org.name is None):
-            return None
-        return {k: v for k, v in (("id", org.id), ("name", org.name)) if v is not None}
-
     def _external_ids(self, contact: Contact) -> list[dict[str, Any]]:
         if not contact.external_id:
             return []
@@ -205,7 +179,7 @@ class ExternalContactsProfile:
         }
         for slot, number in self._slot_numbers(contact).items():
             body[slot] = {"display": number}
-        body["externalOrganization"] = self._organization(contact)
+        body["externalOrganization"] = organization_body(contact)
         body["externalIds"] = self._external_ids(contact)
         return {k: v for k, v in body.items() if v not in (None, [])}
 
@@ -223,10 +197,8 @@ class ExternalContactsProfile:
         return RequestSpec("GET", _path(genesys_id), ROUTE)
 
     def search_request(self, external_id: str) -> RequestSpec:
-        if not external_id:
-            raise ValueError("cannot search for an empty externalId")
         params: dict[str, str | int] = {
-            "q": external_id,
+            "q": search_term(external_id),
             "pageSize": SEARCH_PAGE_SIZE,
             "pageNumber": 1,
         }
@@ -267,9 +239,7 @@ class ExternalContactsProfile:
         current: RemoteContact | None,
     ) -> RequestSpec | None:
         fields = list(CONTACT_FIELDS) if changes is None else list(changes)
-        unknown = sorted(set(fields) - set(CONTACT_FIELDS))
-        if unknown:
-            raise ValueError(f"not canonical contact fields: {', '.join(unknown)}")
+        reject_unknown_fields(fields, CONTACT_FIELDS)
         path = _path(genesys_id)
         self._check(contact, "PATCH", ROUTE)
         ops: list[dict[str, Any]] = []
@@ -288,13 +258,13 @@ class ExternalContactsProfile:
             elif name == "email":
                 put(self.mapping.email_slot, contact.email)
             elif name == "organization":
-                put("externalOrganization", self._organization(contact))
+                put("externalOrganization", organization_body(contact))
             else:  # phone_numbers
                 wanted = self._slot_numbers(contact)
                 raw = current.raw if current is not None else {}
                 for slot in PHONE_SLOTS:
                     number, held = wanted.get(slot), raw.get(slot)
-                    if current is not None and _same_number(number, held):
+                    if current is not None and same_number(number, held):
                         continue  # unchanged: keep its extension, SMS flag, ...
                     if current is not None and number is None and held is None:
                         continue
@@ -312,18 +282,11 @@ class ExternalContactsProfile:
             held = data.get(slot)
             if held is None:
                 continue
-            number = _number(obj(held, f"{where}.{slot}"))
+            number = held_number(obj(held, f"{where}.{slot}"))
             if number is not None:
                 phones.append(Phone(number=number, type=self.mapping.type_of(slot)))
         phones.sort(key=lambda p: PHONE_TYPES.index(p.type))
-        organization = None
-        org_raw = data.get("externalOrganization")
-        if org_raw is not None:
-            org = obj(org_raw, f"{where}.externalOrganization")
-            org_id = opt_str(org, "id", f"{where}.externalOrganization")
-            org_name = opt_str(org, "name", f"{where}.externalOrganization")
-            if org_id is not None or org_name is not None:
-                organization = Organization(id=org_id, name=org_name)
+        organization = parse_organization(data, where)
         contact = Contact(
             external_id=self._our_external_id(data, where) or "",
             first_name=opt_str(data, "firstName", where),
@@ -394,12 +357,12 @@ class ExternalContactsProfile:
             "firstName": contact.first_name,
             "lastName": contact.last_name,
             self.mapping.email_slot: contact.email,
-            "externalOrganization": self._organization(contact),
+            "externalOrganization": organization_body(contact),
         }
         numbers = self._slot_numbers(contact)
         for slot in PHONE_SLOTS:
             held, number = doc.get(slot), numbers.get(slot)
-            if number is not None and _same_number(number, held) and isinstance(held, dict):
+            if number is not None and same_number(number, held) and isinstance(held, dict):
                 wanted[slot] = {k: v for k, v in held.items() if k not in PHONE_READ_ONLY}
             else:
                 wanted[slot] = {"display": number} if number is not None else None
@@ -464,14 +427,5 @@ class ExternalContactsProfile:
         )
 
 
-def _same_number(number: str | None, held: Any) -> bool:
-    if number is None or not isinstance(held, dict):
-        return False
-    current = _number(held)
-    return current is not None and (current == number or _digits(current) == _digits(number))
-
-
 def _path(genesys_id: str) -> str:
-    if not genesys_id:
-        raise ValueError("a Genesys contact id must not be empty")
-    return f"{C}/{quote(genesys_id, safe='')}"
+    return contact_path(C, genesys_id)

@@ -10,14 +10,20 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
 
 from syncd.errors import ApiProtocolError
 from syncd.genesys.api import Page
-from syncd.genesys.profiles import RequestSpec
+from syncd.genesys.profiles._base import (
+    RequestSpec,
+    contact_path,
+    organization_body,
+    parse_organization,
+    reject_unknown_fields,
+    search_term,
+)
 from syncd.genesys.profiles._shape import array, obj, opt_int, opt_str, opt_time, req_str
 from syncd.logs import get_logger
-from syncd.model import Contact, Organization, Phone, RemoteContact
+from syncd.model import Contact, Phone, RemoteContact
 
 log = get_logger("syncd.genesys")
 
@@ -38,10 +44,7 @@ def _wire_value(contact: Contact, field: str) -> Any:
     if field == "phone_numbers":
         return [{"number": p.number, "type": p.type} for p in contact.phone_numbers]
     if field == "organization":
-        org = contact.organization
-        if org is None or (org.id is None and org.name is None):
-            return None
-        return {k: v for k, v in (("id", org.id), ("name", org.name)) if v is not None}
+        return organization_body(contact)
     if field == "external_id":
         return contact.external_id or None
     value: Any = getattr(contact, field)
@@ -49,9 +52,7 @@ def _wire_value(contact: Contact, field: str) -> Any:
 
 
 def _contact_path(genesys_id: str) -> str:
-    if not genesys_id:
-        raise ValueError("a Genesys contact id must not be empty")
-    return "/contacts/" + quote(genesys_id, safe="")
+    return contact_path("/contacts", genesys_id)
 
 
 class ReferenceProfile:
@@ -84,9 +85,8 @@ class ReferenceProfile:
         return RequestSpec("GET", _contact_path(genesys_id), "/contacts/{id}")
 
     def search_request(self, external_id: str) -> RequestSpec:
-        if not external_id:
-            raise ValueError("cannot search for an empty externalId")
-        return RequestSpec("GET", "/contacts/search", "/contacts/search", {"q": external_id})
+        query = search_term(external_id)
+        return RequestSpec("GET", "/contacts/search", "/contacts/search", {"q": query})
 
     def create_request(self, contact: Contact) -> RequestSpec:
         body = {WIRE_FIELDS[f]: _wire_value(contact, f) for f in WIRE_FIELDS}
@@ -101,9 +101,7 @@ class ReferenceProfile:
         ``contact`` is the source of truth for the values, so the engine may pass whatever
         it likes as the mapping's values (new values, [old, new] pairs).
         """
-        unknown = sorted(set(changes) - set(WIRE_FIELDS))
-        if unknown:
-            raise ValueError(f"not canonical contact fields: {', '.join(unknown)}")
+        reject_unknown_fields(changes, WIRE_FIELDS)
         if not changes:
             raise ValueError("a PATCH needs at least one changed field")
         body = {WIRE_FIELDS[f]: _wire_value(contact, f) for f in changes}
@@ -131,14 +129,7 @@ class ReferenceProfile:
                     type=opt_str(phone, "type", f"{where}.phoneNumbers[{i}]") or "WORK",
                 )
             )
-        org_raw = data.get("externalOrganization")
-        organization = None
-        if org_raw is not None:
-            org = obj(org_raw, f"{where}.externalOrganization")
-            org_id = opt_str(org, "id", f"{where}.externalOrganization")
-            org_name = opt_str(org, "name", f"{where}.externalOrganization")
-            if org_id is not None or org_name is not None:
-                organization = Organization(id=org_id, name=org_name)
+        organization = parse_organization(data, where)
         contact = Contact(
             external_id=opt_str(data, "externalId", where) or "",
             first_name=opt_str(data, "firstName", where),
