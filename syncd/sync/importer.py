@@ -13,17 +13,19 @@ in a temporary table of the database (see :class:`syncd.store.mirror.MirrorImpor
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO
 
+from syncd.exit_codes import ExitCode
 from syncd.logs import get_logger
 from syncd.model import Contact
 from syncd.store.db import Database
 from syncd.store.mirror import MirrorImport, MirrorRow, TombstonePlan
 from syncd.sync.canonical import RawContact, RejectedRow, normalize
-from syncd.sync.import_formats import CONTROL_CHARS, Format, ImportFileError, ParsedRow, read_rows
+from syncd.sync.import_formats import Format, ImportFileError, ParsedRow, read_rows
 
 __all__ = [
     "ImportFileError",
@@ -37,6 +39,8 @@ __all__ = [
 log = get_logger("syncd.mirror")
 
 DEFAULT_BATCH_SIZE = 2000
+# Control characters other than tab, CR and LF; canonical.normalize does not check every field.
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,11 +106,11 @@ class ImportReport:
         return self.rows_read / self.seconds if self.seconds > 0 else 0.0
 
     @property
-    def exit_code(self) -> int:
-        """3 when the delete guard held tombstones, 1 when rows were rejected, else 0."""
+    def exit_code(self) -> ExitCode:
+        """HELD when the delete guard held tombstones, PARTIAL when rows were rejected, else OK."""
         if self.held_reason is not None:
-            return 3
-        return 1 if self.rejected else 0
+            return ExitCode.HELD
+        return ExitCode.PARTIAL if self.rejected else ExitCode.OK
 
 
 def snapshot_hold_reason(

@@ -1,0 +1,188 @@
+"""CSV exports: a header that must name every column, then one contact per record.
+
+Columns may come in any order and are matched case-insensitively; a missing, unknown or
+repeated column stops the import before anything is written, because a missing column would
+erase that field on every contact. Records follow RFC 4180; line numbers are physical lines.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from typing import IO, Any
+
+from syncd.sync.canonical import RawContact, clean_text
+from syncd.sync.import_lines import (
+    UNDECODABLE,
+    ImportFileError,
+    Lines,
+    LineTooLong,
+    ParsedRow,
+    undecodable_reason,
+    usable_id,
+)
+
+CSV_COLUMNS = (
+    "externalId",
+    "firstName",
+    "lastName",
+    "email",
+    "workPhone",
+    "mobilePhone",
+    "homePhone",
+    "otherPhone",
+    "organizationId",
+    "organizationName",
+)
+CSV_PHONE_COLUMNS = {
+    "workPhone": "WORK",
+    "mobilePhone": "MOBILE",
+    "homePhone": "HOME",
+    "otherPhone": "OTHER",
+}
+_LINE_BREAK = re.compile(r"[\r\n]")
+
+
+def _csv_header(reader: Any, lines: Lines) -> list[str]:
+    while True:
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise ImportFileError(
+                "the file is empty: a CSV import needs the header line " + ",".join(CSV_COLUMNS)
+            ) from None
+        except (csv.Error, LineTooLong) as exc:
+            raise ImportFileError(
+                f"line {lines.number}: cannot read the CSV header: {exc}"
+            ) from None
+        if header:
+            return [name.strip() for name in header]
+
+
+def _check_header(header: list[str], encoding: str) -> dict[str, int]:
+    known = {name.lower(): name for name in CSV_COLUMNS}
+    positions: dict[str, int] = {}
+    problems: list[str] = []
+    unknown: list[str] = []
+    for index, name in enumerate(header):
+        if UNDECODABLE.search(name):
+            problems.append(undecodable_reason(f"column {index + 1}", name, encoding))
+            continue
+        canonical = known.get(name.lower())
+        if canonical is None:
+            unknown.append(name or f"(empty, column {index + 1})")
+        elif canonical in positions:
+            problems.append(f"column {canonical!r} appears twice")
+        else:
+            positions[canonical] = index
+    if unknown:
+        problems.append(f"unknown columns: {', '.join(repr(n) for n in unknown)}")
+    missing = [name for name in CSV_COLUMNS if name not in positions]
+    if missing:
+        problems.append(
+            f"missing columns: {', '.join(missing)} (every column is required, because a "
+            "missing column would erase that field on every contact: leave its cells empty "
+            "instead)"
+        )
+    if problems:
+        hint = (
+            " (the header holds NUL bytes: the file looks like UTF-16 or binary; re-export it as "
+            "UTF-8)"
+            if any("\x00" in name for name in header)
+            else ""
+        )
+        raise ImportFileError(
+            "bad CSV header: " + "; ".join(problems) + f". Expected: {','.join(CSV_COLUMNS)} "
+            "(in any order)" + hint
+        )
+    return positions
+
+
+def read_csv(stream: IO[bytes], encoding: str) -> Iterator[ParsedRow]:
+    """Check the header now (so a bad one fails before any work), then stream the rows."""
+    lines = Lines(stream, encoding)
+    reader = csv.reader(lines, strict=False)
+    positions = _check_header(_csv_header(reader, lines), encoding)
+    return _csv_rows(reader, lines, positions, encoding)
+
+
+def _csv_rows(
+    reader: Any, lines: Lines, positions: dict[str, int], encoding: str
+) -> Iterator[ParsedRow]:
+    width = len(positions)
+    id_index = positions["externalId"]
+    while True:
+        start = lines.number + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except LineTooLong as exc:  # reported where its record starts, as every row is
+            yield ParsedRow(start, None, None, [str(exc)], unidentified=True)
+            continue
+        except csv.Error as exc:
+            yield ParsedRow(start, None, None, [f"cannot be read as CSV: {exc}"], unidentified=True)
+            continue
+        if not cells or (len(cells) == 1 and not cells[0].strip()):
+            continue  # blank line
+        row = _csv_row(start, cells, positions, width, id_index, encoding)
+        if (
+            lines.number > start
+            and row.reasons
+            and (len(cells) != width or _LINE_BREAK.search(row.external_id or ""))
+        ):
+            # A broken record over several lines: a quote left open may have swallowed the
+            # rows that follow it, ids included (a snapshot must not tombstone those).
+            row.unidentified = True
+        yield row
+
+
+def _csv_row(
+    line: int,
+    cells: list[str],
+    positions: dict[str, int],
+    width: int,
+    id_index: int,
+    encoding: str,
+) -> ParsedRow:
+    external_id: str | None = None
+    unidentified = id_index >= len(cells)  # a short row: its id may be in a missing cell
+    if id_index < len(cells):
+        value = cells[id_index]
+        if UNDECODABLE.search(value):
+            unidentified = True
+        else:
+            external_id = usable_id(clean_text(value))  # as normalize keys it: trimmed, NFC
+            unidentified = unidentified or (external_id is None and bool(value.strip()))
+    id_problem = []
+    if external_id is not None and _LINE_BREAK.search(external_id):
+        id_problem = ["externalId: contains a line break (is a quote left open before it?)"]
+    if len(cells) != width:
+        # Which cell is which is unknown; the id (if any) still protects its contact from a
+        # snapshot's tombstone, which errs on the safe side.
+        reason = f"has {len(cells)} fields but the header has {width}"
+        return ParsedRow(line, None, external_id, [reason, *id_problem], unidentified=unidentified)
+    reasons: list[str] = id_problem
+    values: dict[str, str] = {}
+    for name, index in positions.items():
+        value = cells[index]
+        if UNDECODABLE.search(value):
+            reasons.append(undecodable_reason(name, value, encoding))
+            value = UNDECODABLE.sub("\ufffd", value)  # not "missing" as far as checks go
+        values[name] = value
+    phones = tuple(
+        (number, kind)
+        for column, kind in CSV_PHONE_COLUMNS.items()
+        if (number := values[column]).strip()
+    )
+    raw = RawContact(
+        external_id=values["externalId"],
+        first_name=values["firstName"],
+        last_name=values["lastName"],
+        email=values["email"],
+        phone_numbers=phones,
+        organization_id=values["organizationId"],
+        organization_name=values["organizationName"],
+    )
+    return ParsedRow(line, raw, external_id, reasons, unidentified=unidentified)
