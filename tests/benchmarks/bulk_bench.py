@@ -22,20 +22,23 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
-from pydantic import SecretStr
 
-from syncd.config import GenesysSettings
 from syncd.emulator import Emulator, EmulatorConfig, EmulatorServer
 from syncd.errors import ApiError
 from syncd.genesys.client import GenesysClient
 from syncd.logs import configure_logging
 from syncd.model import Contact, Phone
+from tests.support.emulator import (
+    api_requests,
+    client_settings,
+    duplicate_external_ids,
+    serve_in_thread,
+)
 
 
 @dataclass(frozen=True)
@@ -64,12 +67,8 @@ TINY = Scale(
 
 
 def _client(server: EmulatorServer, scale: Scale, batch: int) -> GenesysClient:
-    settings = GenesysSettings(
-        profile="externalcontacts",
-        client_id=server.emulator.config.client_id,
-        client_secret=SecretStr(server.emulator.config.client_secret),
-        api_url=server.api_url,
-        login_url=server.login_url,
+    settings = client_settings(
+        server,
         requests_per_minute=scale.rpm,
         max_in_flight=scale.in_flight,
         bulk_batch_size=batch,
@@ -98,8 +97,7 @@ async def _pool(workers: int, job: Callable[[], Awaitable[bool]]) -> None:
 
 
 def _api_statuses(em: Emulator, skip: int) -> list[int]:
-    log = [e for e in em.request_log() if e["route"] != "/oauth/token"]
-    return [int(e["status"]) for e in log[skip:]]
+    return [int(e["status"]) for e in api_requests(em.request_log())[skip:]]
 
 
 def _row(
@@ -118,11 +116,6 @@ def _row(
     }
 
 
-def _duplicates(em: Emulator) -> int:
-    counts = Counter(em.profile.external_id(doc) for doc in em.contacts())
-    return sum(n - 1 for n in counts.values() if n > 1)
-
-
 def _config(scale: Scale) -> EmulatorConfig:
     return EmulatorConfig(
         profile="externalcontacts",
@@ -134,7 +127,7 @@ def _config(scale: Scale) -> EmulatorConfig:
 
 async def creates(scale: Scale, batch: int | None) -> dict[str, Any]:
     """Create contacts for ``create_seconds`` one by one (batch None) or in bulk batches."""
-    with EmulatorServer(_config(scale)) as server:
+    with serve_in_thread(_config(scale)) as server:
         async with _client(server, scale, batch or 50) as client:
             await client.find_by_external_id("warm-up")  # token and external source: not timed
             skip = len(_api_statuses(server.emulator, 0))
@@ -168,12 +161,12 @@ async def creates(scale: Scale, batch: int | None) -> dict[str, Any]:
             elapsed = time.monotonic() - started
         name = "creates-single" if batch is None else f"creates-bulk-{batch}"
         statuses = _api_statuses(server.emulator, skip)
-        return _row(name, done, failed, elapsed, statuses, _duplicates(server.emulator))
+        return _row(name, done, failed, elapsed, statuses, duplicate_external_ids(server.emulator))
 
 
 async def updates(scale: Scale, batch: int | None) -> dict[str, Any]:
     """Rename existing contacts for ``update_seconds``: PATCH each, or bulk_update batches."""
-    with EmulatorServer(_config(scale)) as server:
+    with serve_in_thread(_config(scale)) as server:
         em = server.emulator
         async with _client(server, scale, batch or 50) as client:
             await client.find_by_external_id("warm-up")
@@ -223,7 +216,9 @@ async def updates(scale: Scale, batch: int | None) -> dict[str, Any]:
             await _pool(scale.in_flight, single if batch is None else bulk)
             elapsed = time.monotonic() - started
         name = "updates-single" if batch is None else f"updates-bulk-{batch}"
-        return _row(name, done, failed, elapsed, _api_statuses(em, skip), _duplicates(em))
+        return _row(
+            name, done, failed, elapsed, _api_statuses(em, skip), duplicate_external_ids(em)
+        )
 
 
 async def run(scale: Scale) -> list[dict[str, Any]]:

@@ -45,9 +45,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from pydantic import SecretStr
 
-from syncd.config import GenesysSettings
 from syncd.emulator import Emulator, EmulatorConfig, EmulatorServer
 from syncd.genesys.client import GenesysClient
 from syncd.logs import configure_logging
@@ -57,9 +55,14 @@ from syncd.store.schema import crm_contacts
 from syncd.sync.guards import DeleteLimits
 from syncd.sync.options import EngineOptions
 from syncd.sync.runs import Engine, RunReport, RunSpec
+from tests.support.emulator import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    TOKEN_ROUTE,
+    client_settings,
+    serve_in_thread,
+)
 
-CLIENT_ID, CLIENT_SECRET = "syncd-emulator", "emulator-secret"
-TOKEN_ROUTE = "/oauth/token"
 PAGE_SIZE = 100
 OPTIONS = EngineOptions(
     limits=DeleteLimits(max_count=10**9, max_percent=100), max_in_flight=8, page_size=PAGE_SIZE
@@ -107,20 +110,12 @@ def _reformatted(i: int) -> dict[str, Any]:
     }
 
 
-def _settings(server: EmulatorServer) -> GenesysSettings:
-    return GenesysSettings(
-        client_id=CLIENT_ID,
-        client_secret=SecretStr(CLIENT_SECRET),
-        api_url=server.api_url,
-        login_url=server.login_url,
-        requests_per_minute=100_000,
-        max_in_flight=OPTIONS.max_in_flight,
-    )
-
-
 def _run(db: Database, server: EmulatorServer, kind: str) -> RunReport:
     async def go() -> RunReport:
-        client = GenesysClient.from_settings(_settings(server))
+        settings = client_settings(
+            server, requests_per_minute=100_000, max_in_flight=OPTIONS.max_in_flight
+        )
+        client = GenesysClient.from_settings(settings)
         try:
             return await Engine(db, client, OPTIONS).run(RunSpec(kind=kind))  # type: ignore[arg-type]
         finally:
@@ -169,7 +164,7 @@ def measure(scale: Scale) -> dict[str, Any]:
     )
     with (
         tempfile.TemporaryDirectory(prefix="syncd-calls-bench-") as tmp,
-        EmulatorServer(config) as server,
+        serve_in_thread(config) as server,
     ):
         em = server.emulator
         db = open_database(f"sqlite:///{Path(tmp) / 'calls.db'}")

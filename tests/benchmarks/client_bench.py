@@ -29,14 +29,18 @@ from datetime import datetime
 from typing import Any
 
 import anyio
-from pydantic import SecretStr
 
-from syncd.config import GenesysSettings
 from syncd.emulator import Emulator, EmulatorConfig, EmulatorServer
 from syncd.errors import ApiError
 from syncd.genesys.client import GenesysClient
 from syncd.logs import configure_logging
 from syncd.model import Contact
+from tests.support.emulator import (
+    api_requests,
+    client_settings,
+    duplicate_external_ids,
+    serve_in_thread,
+)
 
 
 @dataclass(frozen=True)
@@ -95,31 +99,17 @@ TINY = Scale(
 
 
 def _client(server: EmulatorServer, rpm: int, in_flight: int, **pacing: Any) -> GenesysClient:
-    settings = GenesysSettings(
-        client_id=server.emulator.config.client_id,
-        client_secret=SecretStr(server.emulator.config.client_secret),
-        api_url=server.api_url,
-        login_url=server.login_url,
-        requests_per_minute=rpm,
-        max_in_flight=in_flight,
-    )
+    settings = client_settings(server, requests_per_minute=rpm, max_in_flight=in_flight)
     return GenesysClient.from_settings(settings, pacing=pacing or None)
 
 
 def _api_log(em: Emulator) -> list[tuple[float, int, str]]:
     """(epoch seconds, status, method) of every API request the emulator saw."""
     out = []
-    for entry in em.request_log():
-        if entry["route"] == "/oauth/token":
-            continue
+    for entry in api_requests(em.request_log()):
         at = datetime.fromisoformat(entry["at"].replace("Z", "+00:00")).timestamp()
         out.append((at, int(entry["status"]), entry["method"]))
     return out
-
-
-def _duplicates(em: Emulator) -> int:
-    ids = [c.get("externalId") for c in em.contacts()]
-    return len(ids) - len(set(ids))
 
 
 async def _pool(workers: int, job: Callable[[int], Awaitable[bool]]) -> None:
@@ -136,7 +126,7 @@ async def _pool(workers: int, job: Callable[[int], Awaitable[bool]]) -> None:
 
 async def scenario_a(scale: Scale) -> dict[str, Any]:
     config = EmulatorConfig(requests_per_minute=scale.a_rpm, latency_ms=scale.latency_ms)
-    with EmulatorServer(config) as server:
+    with serve_in_thread(config) as server:
         async with _client(server, scale.a_rpm, scale.in_flight) as client:
             await client.auth.get()  # the token is not part of the budget
             todo = iter(range(scale.a_creates))
@@ -161,13 +151,13 @@ async def scenario_a(scale: Scale) -> dict[str, Any]:
             "utilization_pct": round(100 * budget / elapsed, 1),
             "429s": statuses.count(429),
             "created": statuses.count(201),
-            "duplicates": _duplicates(server.emulator),
+            "duplicates": duplicate_external_ids(server.emulator),
         }
 
 
 async def scenario_b(scale: Scale, *, use_headers: bool = True) -> dict[str, Any]:
     config = EmulatorConfig(requests_per_minute=scale.b_server_rpm, latency_ms=scale.latency_ms)
-    with EmulatorServer(config) as server:
+    with serve_in_thread(config) as server:
         pacing = {} if use_headers else {"use_rate_limit_headers": False}
         async with _client(server, scale.b_client_rpm, scale.in_flight, **pacing) as client:
             await client.auth.get()
@@ -204,13 +194,13 @@ async def scenario_b(scale: Scale, *, use_headers: bool = True) -> dict[str, Any
             "throughput_pct_of_limit": round(100 * ok / window_min / scale.b_server_rpm, 1),
             "client_rate_at_end_per_min": rate,
             "errors": errors,
-            "duplicates": _duplicates(server.emulator),
+            "duplicates": duplicate_external_ids(server.emulator),
         }
 
 
 async def scenario_c(scale: Scale) -> dict[str, Any]:
     config = EmulatorConfig(requests_per_minute=scale.c_rpm, latency_ms=0)
-    with EmulatorServer(config) as server:
+    with serve_in_thread(config) as server:
         em = server.emulator
         async with _client(server, scale.c_rpm, scale.in_flight) as client:
             await client.auth.get()

@@ -42,9 +42,7 @@ from syncd.store import migrate, requests
 from syncd.store.db import Database, open_database
 from syncd.store.schema import crm_contacts
 from tests.daemon.measure import _cpu_seconds, _rss_mib
-
-ROOT = Path(__file__).resolve().parents[2]
-CLIENT_ID, CLIENT_SECRET = "syncd-emulator", "emulator-secret"
+from tests.support.emulator import CLIENT_ID, CLIENT_SECRET, ROOT, child_env, serve_in_thread
 
 
 @dataclass(frozen=True)
@@ -90,11 +88,6 @@ def _config(path: Path, url: str, server: EmulatorServer) -> Path:
     )
     path.chmod(0o600)
     return path
-
-
-def _env() -> dict[str, str]:
-    drop = ("SYNCD_", "NOTIFY_SOCKET", "WATCHDOG_")
-    return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
 
 
 def _events(log: Path, name: str) -> list[dict[str, Any]]:
@@ -165,7 +158,7 @@ def measure(scale: Scale) -> dict[str, Any]:
     )
     with (
         tempfile.TemporaryDirectory(prefix="syncd-daemon-bench-") as tmp,
-        EmulatorServer(config) as server,
+        serve_in_thread(config) as server,
     ):
         url = f"sqlite:///{Path(tmp) / 'syncd.db'}"
         db = open_database(url)
@@ -179,7 +172,7 @@ def measure(scale: Scale) -> dict[str, Any]:
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "syncd", "--config", str(conf), "run"],
                     cwd=ROOT,
-                    env=_env(),
+                    env=child_env(),
                     stdout=out,
                     stderr=subprocess.STDOUT,
                 )

@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import sqlalchemy as sa
 from pydantic import SecretStr
+from starlette.applications import Starlette
 
 from syncd.config import GenesysSettings
-from syncd.emulator import EmulatorConfig, EmulatorServer, create_app
+from syncd.emulator import EmulatorConfig
 from syncd.genesys.client import GenesysClient
 from syncd.logs import configure_logging
 from syncd.store import migrate
@@ -43,8 +43,16 @@ from syncd.sync.canonical import content_hash
 from syncd.sync.guards import DeleteLimits
 from syncd.sync.options import EngineOptions
 from syncd.sync.runs import Engine, RunReport, RunSpec
+from tests.support.emulator import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    asgi_transport,
+    client_settings,
+    emulator_app,
+    serve_in_thread,
+    state_of,
+)
 
-CLIENT_ID, CLIENT_SECRET = "syncd-emulator", "emulator-secret"
 BATCH = 50_000
 
 
@@ -132,6 +140,7 @@ def _doc(i: int, first: str = "First") -> dict[str, Any]:
 
 
 def _settings(api_url: str, login_url: str, in_flight: int = 16) -> GenesysSettings:
+    """The full-reconcile child's client: it gets the emulator's URLs on its command line."""
     return GenesysSettings(
         client_id=CLIENT_ID,
         client_secret=SecretStr(CLIENT_SECRET),
@@ -151,10 +160,10 @@ def incremental_case(tmp: Path, size: int, scale: Scale) -> dict[str, Any]:
     build_s = build_mirror(db, size)
     rng = random.Random(size)
     chosen = rng.sample(range(size), scale.changes)
-    app = create_app(
+    app = emulator_app(
         EmulatorConfig(requests_per_minute=10**6, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
     )
-    app.state.emulator.seed_contacts([_doc(i) for i in chosen])
+    state_of(app).seed_contacts([_doc(i) for i in chosen])
     timings: list[float] = []
     for round_ in range(scale.repeats):
         with db.write() as conn:
@@ -170,11 +179,11 @@ def incremental_case(tmp: Path, size: int, scale: Scale) -> dict[str, Any]:
     return {"rows": size, "build_s": round(build_s, 1), "runs_s": [round(t, 3) for t in timings]}
 
 
-def _run(db: Database, app: Any, kind: str) -> RunReport:
+def _run(db: Database, app: Starlette, kind: str) -> RunReport:
     async def go() -> RunReport:
         client = GenesysClient.from_settings(
-            _settings("http://127.0.0.1/api/v2", "http://127.0.0.1"),
-            transport=httpx.ASGITransport(app=app),
+            client_settings(app, requests_per_minute=100_000, max_in_flight=16),
+            transport=asgi_transport(app),
         )
         try:
             return await Engine(db, client, OPTIONS).run(RunSpec(kind=kind))  # type: ignore[arg-type]
@@ -207,7 +216,7 @@ def bench_full(scale: Scale) -> dict[str, Any]:
         config = EmulatorConfig(
             requests_per_minute=10**6, client_id=CLIENT_ID, client_secret=CLIENT_SECRET
         )
-        with EmulatorServer(config) as server:
+        with serve_in_thread(config) as server:
             em = server.emulator
             for lo in range(0, n, BATCH):
                 em.seed_contacts(

@@ -24,14 +24,11 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import SecretStr
 
-from syncd.config import GenesysSettings
 from syncd.emulator import EmulatorConfig, EmulatorServer
 from syncd.genesys.client import GenesysClient
 from syncd.logs import configure_logging
@@ -41,6 +38,12 @@ from syncd.store.schema import crm_contacts
 from syncd.sync.guards import DeleteLimits
 from syncd.sync.options import EngineOptions
 from syncd.sync.runs import Engine, RunReport, RunSpec
+from tests.support.emulator import (
+    api_requests,
+    client_settings,
+    duplicate_external_ids,
+    serve_in_thread,
+)
 
 RPM, LATENCY_MS, IN_FLIGHT, BULK = 300, 150, 8, 50
 OPTIONS = EngineOptions(limits=DeleteLimits(100_000, 100.0), max_in_flight=IN_FLIGHT)
@@ -78,15 +81,8 @@ def _upsert(db: Database, rows: list[dict[str, Any]]) -> None:
 
 
 def _run(server: EmulatorServer, db: Database, spec: RunSpec, bulk: bool, seconds: float) -> Any:
-    settings = GenesysSettings(
-        profile="externalcontacts",
-        client_id=server.emulator.config.client_id,
-        client_secret=SecretStr(server.emulator.config.client_secret),
-        api_url=server.api_url,
-        login_url=server.login_url,
-        requests_per_minute=RPM,
-        max_in_flight=IN_FLIGHT,
-        bulk_batch_size=BULK,
+    settings = client_settings(
+        server, requests_per_minute=RPM, max_in_flight=IN_FLIGHT, bulk_batch_size=BULK
     )
     stop = threading.Event()
     timer = threading.Timer(seconds, stop.set)
@@ -109,14 +105,8 @@ def _config() -> EmulatorConfig:
     )
 
 
-def _duplicates(server: EmulatorServer) -> int:
-    em = server.emulator
-    counts = Counter(em.profile.external_id(doc) for doc in em.contacts())
-    return sum(n - 1 for n in counts.values() if n > 1)
-
-
 def _result(name: str, report: RunReport, server: EmulatorServer, key: str) -> dict[str, Any]:
-    statuses = [r["status"] for r in server.emulator.request_log() if "/oauth" not in r["route"]]
+    statuses = [r["status"] for r in api_requests(server.emulator.request_log())]
     done = report.counts[key]
     return {
         "scenario": name,
@@ -127,7 +117,7 @@ def _result(name: str, report: RunReport, server: EmulatorServer, key: str) -> d
         "requests_per_min": round(report.api_calls / report.duration_s * 60, 1),
         "429s": statuses.count(429),
         "failed": report.counts["failed"],
-        "duplicates": _duplicates(server),
+        "duplicates": duplicate_external_ids(server.emulator),
         "status": report.status,
     }
 
@@ -137,7 +127,7 @@ def creates(tmp: Path, bulk: bool, seconds: float) -> dict[str, Any]:
     migrate.upgrade(db)
     n = int(RPM / 60 * seconds * (BULK if bulk else 1) * 1.3) + 100  # more than it can do
     _upsert(db, [_row(f"c-{i}") for i in range(n)])
-    with EmulatorServer(_config()) as server:
+    with serve_in_thread(_config()) as server:
         report = _run(server, db, RunSpec("incremental"), bulk, seconds)
         out = _result("creates-" + ("bulk" if bulk else "single"), report, server, "created")
     db.dispose()
@@ -150,7 +140,7 @@ def updates(tmp: Path, bulk: bool, seconds: float) -> dict[str, Any]:
     n = int(RPM / 60 * seconds * (BULK / 2 if bulk else 1) * 1.3) + 100
     rows = [_row(f"u-{i}") for i in range(n)]
     _upsert(db, rows)
-    with EmulatorServer(_config()) as server:
+    with serve_in_thread(_config()) as server:
         source = {"id": "bench-source", "name": "syncd"}
         server.emulator.seed_contacts(
             [

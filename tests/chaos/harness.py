@@ -16,41 +16,29 @@ from __future__ import annotations
 import json
 import os
 import random
-import select
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
+from syncd.emulator import EmulatorConfig
 from syncd.store import migrate
 from syncd.store.db import Database, open_database
+from tests.support.emulator import ROOT, EmulatorProcess, child_env, stop_process
 
-ROOT = Path(__file__).resolve().parents[2]
 CLIENT_ID = "chaos-client"
 CLIENT_SECRET = "chaos-secret-value"
 SEED_ENV = "SYNCD_CHAOS_SEED"
 SIZE_ENV = "SYNCD_CHAOS_SIZE"
 T = TypeVar("T")
-
-# Every fault the emulator knows, switched off.
-NO_FAULTS: dict[str, Any] = {
-    "error_rate": 0,
-    "write_error_rate": 0,
-    "lost_ack_rate": 0,
-    "latency_ms": 0,
-    "jitter_ms": 0,
-    "search_lag_ms": 0,
-    "outage": False,
-}
 
 
 @dataclass(frozen=True)
@@ -127,125 +115,15 @@ def eventually(check: Callable[[], T | None], timeout: float, what: str, every: 
         time.sleep(every)
 
 
-def base_env(**overrides: str) -> dict[str, str]:
-    """The parent's environment without any syncd setting, plus ``overrides``."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SYNCD_", "NOTIFY_SOCKET", "WATCHDOG_"))
-    }
-    env["PYTHONPATH"] = str(ROOT)
-    env.update(overrides)
-    return env
-
-
-def _stop_process(proc: subprocess.Popen[Any], grace: float = 10) -> None:
-    """SIGTERM, then SIGKILL after ``grace`` seconds; always reaped."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
-# -- the emulator --------------------------------------------------------------------------------
-
-
-class Emulator:
-    """`syncd emulator` in a child process, and its introspection endpoints."""
-
-    def __init__(self, tmp: Path, *, seed: int, requests_per_minute: int = 100_000) -> None:
-        self.log_path = tmp / "emulator.log"
-        log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "syncd",
-                "emulator",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--seed",
-                str(seed),
-                "--requests-per-minute",
-                str(requests_per_minute),
-                "--client-id",
-                CLIENT_ID,
-                "--client-secret",
-                CLIENT_SECRET,
-            ],
-            cwd=ROOT,
-            env=base_env(),
-            stdout=subprocess.PIPE,
-            stderr=log,
-        )
-        log.close()
-        try:
-            self.url = self._read_url(timeout=60)
-        except BaseException:
-            self.close()
-            raise
-        self.http = httpx.Client(base_url=self.url, timeout=60)
-
-    def _read_url(self, timeout: float) -> str:
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        if not ready:
-            pytest.fail(f"the emulator did not start within {timeout}s")
-        line = self.proc.stdout.readline().decode()
-        if "listening on" not in line:
-            pytest.fail(f"unexpected first line from the emulator: {line!r}")
-        return line.strip().rsplit(" ", 1)[-1]
-
-    def close(self) -> None:
-        http = getattr(self, "http", None)
-        if http is not None:
-            http.close()
-        _stop_process(self.proc)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-    def _get(self, name: str) -> Any:
-        response = self.http.get(f"/__emulator/{name}")
-        response.raise_for_status()
-        return response.json()
-
-    def faults(self, **knobs: Any) -> dict[str, Any]:
-        response = self.http.post("/__emulator/faults", json=knobs)
-        response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
-
-    def contacts(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._get("contacts")
-        return result
-
-    def writes(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._get("writes")
-        return result
-
-    def requests(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._get("requests")
-        return result
-
-    def stats(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._get("stats")
-        return result
-
-    def seed(self, contacts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        response = self.http.post("/__emulator/seed", json=list(contacts))
-        response.raise_for_status()
-        result: list[dict[str, Any]] = response.json()
-        return result
-
-    def revoke(self) -> int:
-        response = self.http.post("/__emulator/revoke")
-        response.raise_for_status()
-        return int(response.json()["revoked"])
+def start_emulator(tmp: Path, *, seed: int, requests_per_minute: int) -> EmulatorProcess:
+    """`syncd emulator` in a child process with the chaos credentials; log in ``tmp``."""
+    config = EmulatorConfig(
+        requests_per_minute=requests_per_minute,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        seed=seed,
+    )
+    return EmulatorProcess(config, log_path=tmp / "emulator.log").start()
 
 
 # -- syncd processes -----------------------------------------------------------------------------
@@ -329,7 +207,7 @@ class World:
 
     tmp: Path
     db_url: str
-    emulator: Emulator
+    emulator: EmulatorProcess
     env: dict[str, str]
     config: Path = field(init=False)
     daemons: list[Daemon] = field(default_factory=list)
@@ -433,7 +311,7 @@ stop_timeout = "5s"
                 with suppress(subprocess.TimeoutExpired):
                     daemon.terminate(timeout=10)
         for proc in list(self.children):
-            _stop_process(proc, grace=5)
+            stop_process(proc, grace=5)
         if self._db is not None:
             self._db.dispose()
             self._db = None
@@ -483,8 +361,8 @@ def world(
 ) -> Iterator[World]:
     """A migrated database (SQLite in ``tmp`` unless ``db_url``), an emulator, a config."""
     url = db_url or f"sqlite:///{tmp / 'syncd.db'}"
-    emulator = Emulator(tmp, seed=seed, requests_per_minute=requests_per_minute)
-    w = World(tmp, url, emulator, base_env(**(FAST_ENGINE if engine_env is None else engine_env)))
+    emulator = start_emulator(tmp, seed=seed, requests_per_minute=requests_per_minute)
+    w = World(tmp, url, emulator, child_env(**(FAST_ENGINE if engine_env is None else engine_env)))
     try:
         db = open_database(url)
         try:

@@ -20,7 +20,6 @@ import sqlalchemy as sa
 from syncd.store.db import Database
 from syncd.store.schema import sync_runs
 from tests.chaos.harness import (
-    NO_FAULTS,
     Size,
     World,
     chaos_seed,
@@ -30,6 +29,7 @@ from tests.chaos.harness import (
 )
 from tests.chaos.invariants import check_all, observe, summary
 from tests.chaos.workload import MirrorWriter, contact, external_id, write_jsonl
+from tests.support.emulator import NO_FAULTS
 
 SIZE = chaos_size()
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(SIZE.deadline * 10)]

@@ -95,7 +95,7 @@ def _updates_since(w: World, before: int) -> int:
 def _wait_outage_over(w: World, start: float) -> float:
     """Until the emulator's outage is over; returns its end (epoch seconds)."""
     eventually(
-        lambda: not w.emulator.http.get("/__emulator/faults").json()["outage"],
+        lambda: not w.emulator.fault_settings()["outage"],
         SIZE.outage_seconds + 30,
         "the end of the outage",
         every=0.5,

@@ -23,11 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
+from syncd.emulator import EmulatorConfig
+from syncd.emulator.auth import TOKEN_LOG_ENV
 from syncd.store.db import open_database
+from tests.support.emulator import EmulatorProcess
 
 pytestmark = pytest.mark.slow
 
@@ -37,9 +39,14 @@ SECRET = "Zebra-Quartz-5f3a9c17e2b84d60-s3cr3t"
 
 @dataclass
 class Emulator:
-    url: str
+    """The emulator process, and the file it writes every token it issues to."""
+
+    process: EmulatorProcess
     token_log: Path
-    process: subprocess.Popen[str]
+
+    @property
+    def url(self) -> str:
+        return self.process.url
 
     def tokens(self) -> list[str]:
         if not self.token_log.exists():
@@ -50,43 +57,11 @@ class Emulator:
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[Emulator]:
     token_log = tmp_path / "issued-tokens.txt"
-    env = {**os.environ, "SYNCD_EMULATOR_TOKEN_LOG": str(token_log)}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "syncd",
-            "emulator",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--requests-per-minute",
-            "100000",
-            "--client-id",
-            CLIENT_ID,
-            "--client-secret",
-            SECRET,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line.startswith("syncd emulator listening on http://127.0.0.1:"), line
-        yield Emulator(line.strip().rsplit(" ", 1)[-1], token_log, process)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
+    config = EmulatorConfig(requests_per_minute=100_000, client_id=CLIENT_ID, client_secret=SECRET)
+    with EmulatorProcess(
+        config, log_path=tmp_path / "emulator.log", env={TOKEN_LOG_ENV: str(token_log)}
+    ) as process:
+        yield Emulator(process, token_log)
 
 
 @dataclass
@@ -195,7 +170,7 @@ def test_secret_and_tokens_never_leave(tmp_path: Path, emulator: Emulator, how: 
     # An edit, then a revoked token: the next run renews it (a second token to look for).
     crm.write_text(CRM_CSV.replace("Grace,Hopper", "Grace,Brewster Hopper"), encoding="utf-8")
     run("mirror", "import", str(crm))
-    httpx.post(f"{emulator.url}/__emulator/revoke").raise_for_status()
+    emulator.process.revoke()
     run("sync", ok=(0, 1))
     run("ledger", "--format", "json")
     run("config", "check", "--format", "json")
@@ -208,7 +183,7 @@ def test_secret_and_tokens_never_leave(tmp_path: Path, emulator: Emulator, how: 
 
     tokens = emulator.tokens()
     assert len(tokens) >= 2, "the emulator issued fewer tokens than expected"
-    contacts = httpx.get(f"{emulator.url}/__emulator/contacts").json()
+    contacts = emulator.process.contacts()
     assert {c["externalId"] for c in contacts} >= {"SEC-1", "SEC-2", "SEC-3"}
 
     transcript = "\n".join(run.transcript)
