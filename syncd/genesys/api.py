@@ -1,7 +1,9 @@
 """The interface the sync engine uses to talk to Genesys (and nothing else does).
 
 Implementations: :class:`syncd.genesys.client.GenesysClient` (HTTP, either wire profile).
-Every method raises only :class:`syncd.errors.ApiError` subclasses.
+Every method raises only :class:`syncd.errors.ApiError` subclasses. The capabilities the engine
+depends on (bulk endpoints, what a profile can represent, the request counters) are declared
+here, so that the engine asks the protocol instead of probing the client.
 """
 
 from __future__ import annotations
@@ -23,7 +25,36 @@ class Page:
     total: int | None = None
 
 
+class ApiMetrics(Protocol):
+    """The client's counters a run reports (``syncd.genesys.metrics.ClientMetrics``)."""
+
+    @property
+    def requests(self) -> int:
+        """Requests sent, retries included (token requests excluded)."""
+        ...
+
+    @property
+    def rate_limited(self) -> int:
+        """429 answers received."""
+        ...
+
+
 class ContactsApi(Protocol):
+    @property
+    def metrics(self) -> ApiMetrics:
+        """Monotonic counters since the client was created (a run reports their delta)."""
+        ...
+
+    @property
+    def supports_bulk(self) -> bool:
+        """Whether the wire profile has bulk endpoints (then this is a :class:`BulkContactsApi`)."""
+        ...
+
+    def representation_problem(self, contact: Contact) -> str | None:
+        """Why the wire profile cannot express ``contact`` (None: it can). Writes of such a
+        contact raise (or report) ``ApiValidationError`` without sending anything."""
+        ...
+
     async def list_page(self, token: str | None = None, page_size: int = 100) -> Page:
         """One page of the full listing; ``token`` is the previous page's ``next_token``."""
         ...
@@ -105,7 +136,7 @@ class BulkItemResult:
         return self.outcome == "ok"
 
 
-class BulkContactsApi(Protocol):
+class BulkContactsApi(ContactsApi, Protocol):
     """Bulk writes, an extension of :class:`ContactsApi` (``GenesysClient`` implements both).
 
     Every method returns exactly one :class:`BulkItemResult` per input, in input order, and
@@ -121,15 +152,7 @@ class BulkContactsApi(Protocol):
     """
 
     @property
-    def supports_bulk(self) -> bool: ...
-
-    @property
     def bulk_batch_size(self) -> int: ...
-
-    def representation_problem(self, contact: Contact) -> str | None:
-        """Why the wire profile cannot express ``contact`` (None: it can). Writes of such a
-        contact raise (or report) ``ApiValidationError`` without sending anything."""
-        ...
 
     async def bulk_create(self, contacts: Sequence[Contact]) -> list[BulkItemResult]:
         """Create each contact (its ``external_id`` must be unique in the call)."""

@@ -14,7 +14,6 @@ no run row, no ledger, no links, the change log untouched, the snapshot in a scr
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -23,35 +22,30 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from syncd.errors import ApiError, ApiNotFoundError, DatabaseError
+from syncd.errors import ApiError, DatabaseError
+from syncd.exit_codes import ExitCode
 from syncd.genesys.api import ContactsApi
 from syncd.logs import get_logger
 from syncd.store import changes, links
-from syncd.store import runs as run_store
 from syncd.store.db import Database
 from syncd.store.snapshot import Snapshot, scratch_snapshot
 from syncd.sync import guards
-from syncd.sync.diff import Absent, RemoteView, Wanted
-from syncd.sync.executor import Executor, Hooks, PlanEntry, Stop
+from syncd.sync.bulk import BulkWriter, bulk_api
+from syncd.sync.context import PlanEntry, Stop, WriteContext
+from syncd.sync.diff import Absent, RemoteView
+from syncd.sync.executor import Executor
+from syncd.sync.local import LocalDecisions
+from syncd.sync.observe import list_into, observe_listed_unlinked, observe_targets
 from syncd.sync.options import EngineOptions
-from syncd.sync.plan import (
-    Item,
-    canonical_remote,
-    load_items,
-    observe_snapshot,
-    remote_from_snapshot,
-    snapshot_row,
-)
-from syncd.sync.resolve import Resolver
+from syncd.sync.outcomes import Hooks, IntentProtocol
+from syncd.sync.plan import Item, load_items, observe_snapshot, remote_from_snapshot
+from syncd.sync.resolve import Resolver, plan_pending
+from syncd.sync.run_record import COUNTERS, Meter, close_run, open_run
+from syncd.sync.single import SingleWriter
 
 log = get_logger("syncd.sync")
 
-EXIT_OK, EXIT_PARTIAL, EXIT_HELD = 0, 1, 3  # same values as syncd.daemon.runner
-
 Kind = Literal["incremental", "full", "targeted"]
-COUNTERS = ("created", "updated", "deleted", "adopted", "unchanged", "failed", "held", "rejected")
-# Waits between attempts to record a run's outcome while the database is unavailable (~30 s).
-FINISH_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +70,12 @@ class RunReport:
     guard: str | None = None
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         if self.status == "succeeded":
-            return EXIT_OK
+            return ExitCode.OK
         if self.status == "held":
-            return EXIT_HELD
-        return EXIT_PARTIAL
+            return ExitCode.HELD
+        return ExitCode.PARTIAL
 
 
 class Progress(Protocol):
@@ -106,24 +100,6 @@ class AnyStop:
 
     def is_set(self) -> bool:
         return any(e.is_set() for e in self.events)
-
-
-class _Metered:
-    """Counts calls for clients that keep no metrics of their own."""
-
-    def __init__(self, api: ContactsApi) -> None:
-        metrics = getattr(api, "metrics", None)
-        self._metrics = metrics if hasattr(metrics, "requests") else None
-        self._start = self._read()
-
-    def _read(self) -> tuple[int, int]:
-        if self._metrics is None:
-            return (0, 0)
-        return (int(self._metrics.requests), int(getattr(self._metrics, "rate_limited", 0)))
-
-    def delta(self) -> tuple[int, int]:
-        now = self._read()
-        return now[0] - self._start[0], now[1] - self._start[1]
 
 
 def _utcnow() -> datetime:
@@ -161,16 +137,12 @@ class Engine:
     ) -> RunReport:
         report = RunReport(kind=spec.kind)
         began = time.monotonic()
-        meter = _Metered(self.api)
+        meter = Meter(self.api)
         halt = AnyStop(stop)
         if not spec.dry_run:
-            with self.db.write() as conn:
-                stale = run_store.interrupt_stale(conn)
-                report.run_id = run_store.start_run(
-                    conn, kind=spec.kind, trigger=trigger, instance_id=self.instance_id
-                )
-            if stale:
-                log.warning("sync.run.stale_interrupted", run_ids=stale)
+            report.run_id = open_run(
+                self.db, kind=spec.kind, trigger=trigger, instance_id=self.instance_id
+            )
             if started:
                 started(report.run_id)
         log.info(
@@ -195,15 +167,15 @@ class Engine:
         await self._finish(report, meter, began, spec)
         return report
 
-    async def _finish(
-        self, report: RunReport, meter: _Metered, began: float, spec: RunSpec
-    ) -> None:
+    async def _finish(self, report: RunReport, meter: Meter, began: float, spec: RunSpec) -> None:
         report.api_calls, report.rate_limited = meter.delta()
         report.duration_s = time.monotonic() - began
         if report.run_id is not None and not spec.dry_run:
             counters = {k: report.counts[k] for k in COUNTERS}
             counters.update(api_calls=report.api_calls, rate_limited=report.rate_limited)
-            await self._record_finish(report, counters)
+            await close_run(
+                self.db, report.run_id, status=report.status, error=report.error, counters=counters
+            )
         log.info(
             "sync.run.finished",
             run_id=report.run_id,
@@ -214,33 +186,6 @@ class Engine:
             duration_s=round(report.duration_s, 3),
             **{k: report.counts[k] for k in COUNTERS},
         )
-
-    async def _record_finish(self, report: RunReport, counters: dict[str, int]) -> None:
-        """Write the run's outcome, retrying while the database is briefly unavailable.
-
-        A run that failed *because* the database was locked or unreachable would otherwise
-        fail to say so as well, and stay ``running`` until the next run called it
-        "interrupted"; its counters and its error would be lost.
-        """
-        assert report.run_id is not None
-        for delay in (*FINISH_RETRY_DELAYS, None):
-            try:
-                with self.db.write() as conn:
-                    run_store.finish_run(
-                        conn,
-                        report.run_id,
-                        status=report.status,
-                        counters=counters,
-                        error=report.error,
-                    )
-                return
-            except DatabaseError as exc:
-                if delay is None:
-                    raise
-                log.warning(
-                    "sync.run.finish_retry", run_id=report.run_id, error=str(exc), retry_in=delay
-                )
-                await asyncio.sleep(delay)
 
     @staticmethod
     def _status(report: RunReport, executor: Executor, halt: AnyStop) -> str:
@@ -260,26 +205,33 @@ class Engine:
     def _executor(
         self, spec: RunSpec, report: RunReport, halt: AnyStop, verdict: guards.Verdict
     ) -> Executor:
-        return Executor(
+        """The run's writers over one shared context: bulk chunks when the client has bulk
+        endpoints (never in a dry run), single calls for the rest."""
+        ctx = WriteContext(
             self.db,
-            self.api,
             self.options,
             run_id=report.run_id,
-            verdict=verdict,
             clock=self.clock,
             stop=halt,
             tally=report.counts,
-            hooks=self.hooks,
             dry_run=spec.dry_run,
-            ignore_backoff=spec.kind == "targeted",
             on_plan=self.on_plan,
             on_done=self.progress.advance,
+        )
+        intents = IntentProtocol(ctx, self.hooks)
+        local = LocalDecisions(ctx, verdict)
+        single = SingleWriter(ctx, intents, self.api, local)
+        api = None if spec.dry_run else bulk_api(self.api)
+        bulk = BulkWriter(ctx, intents, api, single) if api is not None else None
+        return Executor(
+            ctx, self.api, verdict, local, single, bulk=bulk, ignore_backoff=spec.kind == "targeted"
         )
 
     async def _work(self, spec: RunSpec, report: RunReport, halt: AnyStop) -> Executor:
         resolved: list[tuple[str, RemoteView]] = []
         if spec.dry_run:
-            self._plan_pending()
+            if self.on_plan is not None:
+                plan_pending(self.db, self.on_plan)
         else:
             self.progress.phase("resolving pending intents", None)
             resolver = Resolver(
@@ -304,8 +256,11 @@ class Engine:
         if spec.kind == "targeted":
             redone = {ext for ext, _view in resolved}
             wanted = {e.strip() for e in spec.external_ids}
-            items = await self._observe_targets(
-                [e for e in spec.external_ids if e.strip() not in redone]
+            items = await observe_targets(
+                self.db,
+                self.api,
+                self.options,
+                [e for e in spec.external_ids if e.strip() not in redone],
             )
             also = load_items(self.db, sorted(redone & wanted), self.options.default_region)
             planned = sum(
@@ -345,23 +300,6 @@ class Engine:
         if not verdict.allowed:
             log.warning("sync.guard.held", planned=planned, linked=linked, reason=verdict.reason)
         return verdict
-
-    def _plan_pending(self) -> None:
-        if self.on_plan is None:
-            return
-        with self.db.read() as conn:
-            keys = links.keys_in_states(conn, links.PENDING_STATES, limit=10_000)
-            found = links.get_links(conn, keys)
-        for key in keys:
-            link = found[key]
-            self.on_plan(
-                PlanEntry(
-                    "resolve",
-                    key,
-                    link.genesys_id,
-                    note=f"{link.state} intent would be resolved first",
-                )
-            )
 
     async def _redo(self, executor: Executor, resolved: Sequence[tuple[str, RemoteView]]) -> None:
         """Diff the externalIds whose pending intents were just resolved."""
@@ -430,74 +368,7 @@ class Engine:
             await executor.execute(items)
 
     async def _observe_listed_unlinked(self, items: list[Item]) -> list[Item]:
-        """Look up, before creating it, an externalId the last listing saw on a contact that
-        no link claims (an incremental run does not list, so it would create a duplicate).
-
-        That happens when the CRM restores or re-inserts a row after a full reconcile
-        reported a pre-existing contact with its externalId as an orphan: the contact must be
-        adopted, not doubled (invariant 1). The last listing (``remote_snapshot``) is read by
-        its externalId index, and only the externalIds it names cost a search (plus a GET
-        per unclaimed hit: search lags behind deletions), so the run's cost still follows the
-        changes. An item whose lookup fails is left for the next run (its change rows stay,
-        a failed row stays due).
-        """
-        candidates = [
-            i
-            for i in items
-            if isinstance(i.desired, Wanted)
-            and not i.view.observed
-            and (i.link is None or (i.link.genesys_id is None and i.link.state == "failed"))
-        ]
-        if not candidates:
-            return items
-        listed = Snapshot(self.db).by_external_ids([i.external_id for i in candidates])
-        if not listed:
-            return items
-        with self.db.read() as conn:
-            claimed = links.links_by_genesys_id(
-                conn, [r.genesys_id for rows in listed.values() for r in rows]
-            )
-        hinted = [
-            i
-            for i in candidates
-            if any(r.genesys_id not in claimed for r in listed.get(i.external_id, ()))
-        ]
-        unobserved: set[str] = set()
-        region = self.options.default_region
-
-        async def look(item: Item) -> None:
-            found = []
-            try:
-                hits = await self.api.find_by_external_id(item.external_id)
-                with self.db.read() as conn:
-                    taken = links.links_by_genesys_id(conn, [h.genesys_id for h in hits])
-                for hit in hits:
-                    if hit.genesys_id in taken:
-                        continue
-                    # Search lags: a contact deleted a moment ago (by this very run, when
-                    # the CRM tombstoned and restored the row) may still be found. A read
-                    # by id is up to date.
-                    try:
-                        current = await self.api.get(hit.genesys_id)
-                    except ApiNotFoundError:
-                        continue
-                    if current.contact.external_id == item.external_id:
-                        found.append(current)
-            except ApiError as exc:
-                unobserved.add(item.external_id)
-                log.warning("sync.lookup.failed", external_id=item.external_id, error=str(exc))
-                return
-            others = tuple(canonical_remote(rc, region) for rc in found)
-            item.view = RemoteView(observed=True, others=others)
-
-        gate = asyncio.Semaphore(self.options.max_in_flight)
-
-        async def bounded(item: Item) -> None:
-            async with gate:
-                await look(item)
-
-        await asyncio.gather(*(bounded(i) for i in hinted))
-        return [i for i in items if i.external_id not in unobserved]
+        return await observe_listed_unlinked(self.db, self.api, self.options, items)
 
     # -- full reconcile --------------------------------------------------------------------------
 
@@ -513,23 +384,15 @@ class Engine:
 
     async def _list(self, snapshot: Snapshot, report: RunReport, halt: AnyStop) -> bool:
         """Stream the whole listing into the snapshot; False when stopped before the end."""
-        token: str | None = None
-        seen: set[str] = set()
         self.progress.phase("listing Genesys contacts", None)
-        while True:
-            if halt.is_set():
-                return False
-            page = await self.api.list_page(token, self.options.page_size)
-            rows = [snapshot_row(rc, self.options.default_region) for rc in page.contacts]
-            snapshot.add_page(report.run_id or 0, rows)
-            report.listed += len(rows)
-            self.progress.advance(len(rows))
-            if page.next_token is None:
-                return True
-            if page.next_token in seen:
-                raise ApiError(f"the listing repeated page token {page.next_token!r}")
-            seen.add(page.next_token)
-            token = page.next_token
+
+        def on_page(rows: int) -> None:
+            report.listed += rows
+            self.progress.advance(rows)
+
+        return await list_into(
+            self.api, snapshot, self.options, run_id=report.run_id, halt=halt, on_page=on_page
+        )
 
     async def _full(self, executor: Executor, snapshot: Snapshot) -> None:
         size = self.options.batch_size
@@ -570,40 +433,3 @@ class Engine:
             executor.report_orphans(
                 [remote_from_snapshot(r) for r in rows if r.genesys_id not in claimed]
             )
-
-    # -- targeted ----------------------------------------------------------------------------
-
-    async def _observe_targets(self, external_ids: Sequence[str]) -> list[Item]:
-        unique = list(dict.fromkeys(e.strip() for e in external_ids if e.strip()))
-        items = load_items(self.db, unique, self.options.default_region)
-        region = self.options.default_region
-
-        async def observe(item: Item) -> None:
-            gid = item.link.genesys_id if item.link else None
-            try:
-                if gid:
-                    try:
-                        found = await self.api.get(gid)
-                    except Exception as exc:
-                        if not isinstance(exc, ApiError) or exc.status != 404:
-                            raise
-                        item.view = RemoteView(observed=True, confirmed_missing=True)
-                    else:
-                        item.view = RemoteView(
-                            observed=True, linked=canonical_remote(found, region)
-                        )
-                    return
-                hits = await self.api.find_by_external_id(item.external_id)
-                with self.db.read() as conn:
-                    claimed = links.links_by_genesys_id(conn, [h.genesys_id for h in hits])
-                others = tuple(
-                    canonical_remote(h, region) for h in hits if h.genesys_id not in claimed
-                )
-                item.view = RemoteView(observed=True, others=others)
-            except ApiError as exc:
-                log.warning(
-                    "sync.targeted.observe_failed", external_id=item.external_id, error=str(exc)
-                )
-
-        await asyncio.gather(*(observe(i) for i in items))
-        return items

@@ -19,7 +19,16 @@ from syncd.store.db import Database
 from syncd.store.links import Link
 from syncd.store.snapshot import Snapshot, SnapshotRow
 from syncd.sync.canonical import RawContact, RejectedRow, content_hash, normalize, normalize_remote
-from syncd.sync.diff import NOT_OBSERVED, Absent, Desired, Invalid, Remote, RemoteView, Wanted
+from syncd.sync.diff import (
+    NOT_OBSERVED,
+    Absent,
+    Decision,
+    Desired,
+    Invalid,
+    Remote,
+    RemoteView,
+    Wanted,
+)
 
 
 @dataclass(slots=True)
@@ -31,6 +40,10 @@ class Item:
     link: Link | None
     view: RemoteView = NOT_OBSERVED
     change_ids: list[int] = field(default_factory=list)
+
+
+# One row and what the diff decided for it (the unit the executor and the writers pass on).
+Decided = tuple[Item, Decision]
 
 
 def _text(name: str, value: Any, reasons: list[str]) -> str | None:

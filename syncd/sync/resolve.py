@@ -9,7 +9,8 @@
 - ``pending_delete``: GET; a 404 means it was applied, otherwise it is diffed again.
 
 Each resolved externalId comes back as ``(external_id, view)`` for the run to re-process
-with what was just observed.
+with what was just observed. Intents are settled with :func:`syncd.sync.outcomes.settle`, like
+the outcomes learnt at once.
 """
 
 from __future__ import annotations
@@ -26,13 +27,28 @@ from syncd.model import RemoteContact
 from syncd.store import ledger, links
 from syncd.store.db import Database
 from syncd.store.links import PENDING_STATES, Link
+from syncd.sync.context import PlanEntry
 from syncd.sync.diff import Remote, RemoteView
 from syncd.sync.options import EngineOptions
+from syncd.sync.outcomes import Removed, settle, synced_link
 from syncd.sync.plan import canonical_remote
 
 log = get_logger("syncd.sync")
 
+_NOT_APPLIED = "not applied (interrupted before the write); diffed again"
+
 Resolved = tuple[str, RemoteView]
+
+
+def plan_pending(db: Database, on_plan: Callable[[PlanEntry], None]) -> None:
+    """A dry run lists the pending intents a real run would resolve first."""
+    with db.read() as conn:
+        keys = links.keys_in_states(conn, PENDING_STATES, limit=10_000)
+        found = links.get_links(conn, keys)
+    for key in keys:
+        link = found[key]
+        note = f"{link.state} intent would be resolved first"
+        on_plan(PlanEntry("resolve", key, link.genesys_id, note=note))
 
 
 class Resolver:
@@ -110,34 +126,28 @@ class Resolver:
             if r.genesys_id not in claimed or claimed[r.genesys_id].external_id == external_id
         ]
 
+    def _pending_intent(self, external_id: str) -> int | None:
+        """The ledger row of the link's unsettled intent (None: a crash left none)."""
+        with self.db.read() as conn:
+            intent = ledger.latest_pending(conn, external_id)
+        return intent.id if intent else None
+
     async def _create(self, link: Link) -> Resolved | None:
         ext = link.external_id
         found = await self._lookup(ext)
         now = self.clock()
-        with self.db.read() as conn:
-            intent = ledger.latest_pending(conn, ext)
+        intent = self._pending_intent(ext)
         if found:
             pick, rest = found[0], tuple(found[1:])
+            linked = synced_link(link.evolve(genesys_id=pick.genesys_id), pick.contact, pick.hash)
             with self.db.write() as conn:
-                if intent is not None:
-                    ledger.settle(
-                        conn,
-                        intent.id,
-                        outcome="ok",
-                        genesys_id=pick.genesys_id,
-                        error="outcome confirmed later: found by externalId",
-                    )
-                links.save_link(
+                settle(
                     conn,
-                    link.evolve(
-                        state="synced",
-                        genesys_id=pick.genesys_id,
-                        synced_content=pick.contact.content(),
-                        synced_hash=pick.hash,
-                        attempts=0,
-                        next_attempt_at=None,
-                        last_error=None,
-                    ),
+                    intent,
+                    "ok",
+                    linked,
+                    genesys_id=pick.genesys_id,
+                    error="outcome confirmed later: found by externalId",
                 )
             self.tally["created"] += 1
             log.info("sync.intent.resolved", external_id=ext, op="create", applied=True)
@@ -145,25 +155,22 @@ class Resolver:
         checks = link.attempts + 1
         grace_over = link.next_attempt_at is None or now >= link.next_attempt_at
         if checks >= self.options.absent_checks and grace_over:
+            again = link.evolve(
+                state="failed",
+                genesys_id=None,
+                attempts=0,
+                next_attempt_at=None,
+                last_error="create not applied; re-sent",
+            )
             with self.db.write() as conn:
-                if intent is not None:
-                    ledger.settle(
-                        conn,
-                        intent.id,
-                        outcome="failed",
-                        error=(
-                            f"not applied: not found by externalId in {checks} checks over the "
-                            "grace period; creating it again"
-                        ),
-                    )
-                links.save_link(
+                settle(
                     conn,
-                    link.evolve(
-                        state="failed",
-                        genesys_id=None,
-                        attempts=0,
-                        next_attempt_at=None,
-                        last_error="create not applied; re-sent",
+                    intent,
+                    "failed",
+                    again,
+                    error=(
+                        f"not applied: not found by externalId in {checks} checks over the "
+                        "grace period; creating it again"
                     ),
                 )
             log.info("sync.intent.resolved", external_id=ext, op="create", applied=False)
@@ -188,63 +195,50 @@ class Resolver:
             found = await self.api.get(gid)
         except ApiNotFoundError:
             with self.db.write() as conn:
-                if intent is not None:
-                    ledger.settle(
-                        conn,
-                        intent.id,
-                        outcome="failed",
-                        http_status=404,
-                        error="the contact was deleted in Genesys",
-                    )
-                links.save_link(conn, link.evolve(state="synced"))
+                settle(
+                    conn,
+                    intent.id if intent else None,
+                    "failed",
+                    link.evolve(state="synced"),
+                    http_status=404,
+                    error="the contact was deleted in Genesys",
+                )
             return ext, RemoteView(observed=True, linked=None, confirmed_missing=True)
         remote = canonical_remote(found, self.options.default_region)
         content = remote.contact.content()
         wanted = (intent.fields or {}) if intent else {}
         applied = bool(wanted) and all(content.get(f) == v[1] for f, v in wanted.items())
+        if applied:
+            link = link.evolve(synced_content=content, synced_hash=remote.hash)
         with self.db.write() as conn:
-            if intent is not None:
-                ledger.settle(
-                    conn,
-                    intent.id,
-                    outcome="ok" if applied else "failed",
-                    error="outcome confirmed later by GET"
-                    if applied
-                    else "not applied (interrupted before the write); diffed again",
-                )
-            if applied:
-                link = link.evolve(synced_content=content, synced_hash=remote.hash)
-            links.save_link(conn, link.evolve(state="synced"))
+            settle(
+                conn,
+                intent.id if intent else None,
+                "ok" if applied else "failed",
+                link.evolve(state="synced"),
+                error="outcome confirmed later by GET" if applied else _NOT_APPLIED,
+            )
         return ext, RemoteView(observed=True, linked=remote)
 
     async def _delete(self, link: Link) -> Resolved | None:
         ext, gid = link.external_id, link.genesys_id
         assert gid is not None
-        with self.db.read() as conn:
-            intent = ledger.latest_pending(conn, ext)
+        intent = self._pending_intent(ext)
         try:
             found = await self.api.get(gid)
         except ApiNotFoundError:
             with self.db.write() as conn:
-                if intent is not None:
-                    ledger.settle(
-                        conn,
-                        intent.id,
-                        outcome="ok",
-                        http_status=404,
-                        error="outcome confirmed later: the contact is gone",
-                    )
-                links.delete_link(conn, ext)
+                settle(
+                    conn,
+                    intent,
+                    "ok",
+                    Removed(ext),
+                    http_status=404,
+                    error="outcome confirmed later: the contact is gone",
+                )
             self.tally["deleted"] += 1
             return None
         with self.db.write() as conn:
-            if intent is not None:
-                ledger.settle(
-                    conn,
-                    intent.id,
-                    outcome="failed",
-                    error="not applied (interrupted before the write); diffed again",
-                )
-            links.save_link(conn, link.evolve(state="synced"))
+            settle(conn, intent, "failed", link.evolve(state="synced"), error=_NOT_APPLIED)
         remote = canonical_remote(found, self.options.default_region)
         return ext, RemoteView(observed=True, linked=remote)

@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from starlette.applications import Starlette
 
 from syncd.config import GenesysSettings
-from syncd.emulator import EmulatorConfig, create_app
+from syncd.emulator import Clock, EmulatorConfig, create_app
 from syncd.genesys.client import GenesysClient
 from syncd.genesys.retry import RetryPolicy
 from syncd.model import Contact, Organization, Phone
@@ -35,9 +35,10 @@ from syncd.store.schema import (
     remote_snapshot,
     sync_runs,
 )
-from syncd.sync.executor import Hooks, PlanEntry
+from syncd.sync.context import PlanEntry
 from syncd.sync.guards import DeleteLimits
 from syncd.sync.options import EngineOptions
+from syncd.sync.outcomes import Hooks
 from syncd.sync.runs import Engine, RunReport, RunSpec
 
 CLIENT_ID = "syncd-emulator"
@@ -458,7 +459,9 @@ def _replace_contact(doc: dict[str, Any], fields: dict[str, Any]) -> Contact:
     return replace(contact, **fields)
 
 
-def make_app(profile: str = "reference", **config: Any) -> Starlette:
+def make_app(profile: str = "reference", *, clock: Clock | None = None, **config: Any) -> Starlette:
+    """The emulator; ``clock`` (a :class:`~syncd.emulator.ManualClock`) lets a test move its
+    time (search lag, token expiry) instead of sleeping."""
     return create_app(
         EmulatorConfig(
             requests_per_minute=1_000_000,
@@ -466,7 +469,8 @@ def make_app(profile: str = "reference", **config: Any) -> Starlette:
             client_secret=CLIENT_SECRET,
             profile=profile,
             **config,
-        )
+        ),
+        clock=clock,
     )
 
 

@@ -49,7 +49,7 @@ def test_a_run_records_its_outcome_once_the_database_is_back(
     and counters lost. Recording the outcome is retried while the database is unavailable."""
     from syncd.errors import DatabaseError
     from syncd.store import runs as run_store
-    from syncd.sync import engine
+    from syncd.sync import run_record
 
     real = run_store.finish_run
     calls: list[str] = []
@@ -61,7 +61,7 @@ def test_a_run_records_its_outcome_once_the_database_is_back(
         real(*args, **kwargs)
 
     monkeypatch.setattr(run_store, "finish_run", flaky)
-    monkeypatch.setattr(engine, "FINISH_RETRY_DELAYS", (0.0, 0.0, 0.0))
+    monkeypatch.setattr(run_record, "FINISH_RETRY_DELAYS", (0.0, 0.0, 0.0))
     h.upsert(person("F-1"))
     report = h.run()
     assert report.status == "succeeded"
@@ -75,13 +75,13 @@ def test_recording_the_outcome_gives_up_after_its_retries(
 ) -> None:
     from syncd.errors import DatabaseError
     from syncd.store import runs as run_store
-    from syncd.sync import engine
+    from syncd.sync import run_record
 
     def down(*_args: Any, **_kwargs: Any) -> None:
         raise DatabaseError("database error: database is locked")
 
     monkeypatch.setattr(run_store, "finish_run", down)
-    monkeypatch.setattr(engine, "FINISH_RETRY_DELAYS", (0.0,))
+    monkeypatch.setattr(run_record, "FINISH_RETRY_DELAYS", (0.0,))
     h.upsert(person("F-1"))
     with pytest.raises(DatabaseError):
         h.run()

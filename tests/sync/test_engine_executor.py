@@ -10,12 +10,12 @@ import pytest
 from pydantic import SecretStr
 
 from syncd.config import GenesysSettings, Settings
-from syncd.daemon.runner import RunExecutor, RunRequest, StopEvent
 from syncd.emulator import EmulatorConfig, EmulatorServer
 from syncd.errors import LockHeldError
 from syncd.store import leases
 from syncd.store.db import Database
 from syncd.sync.runs import create_executor
+from syncd.sync.seam import RunExecutor, RunRequest, StopEvent
 from tests.sync.conftest import CLIENT_ID, CLIENT_SECRET, Harness, person
 
 

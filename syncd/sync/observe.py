@@ -1,0 +1,169 @@
+"""What a run reads from Genesys besides its pending intents: the full listing streamed into
+``remote_snapshot``, the targets of a targeted run, and the lookups that keep an incremental
+run from creating a contact the last listing saw.
+
+Every function fills :attr:`syncd.sync.plan.Item.view` (what Genesys showed) for the diff;
+none of them writes to Genesys or changes a link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+
+from syncd.errors import ApiError, ApiNotFoundError
+from syncd.genesys.api import ContactsApi
+from syncd.logs import get_logger
+from syncd.model import RemoteContact
+from syncd.store import links
+from syncd.store.db import Database
+from syncd.store.snapshot import Snapshot
+from syncd.sync.context import Stop
+from syncd.sync.diff import RemoteView, Wanted
+from syncd.sync.options import EngineOptions
+from syncd.sync.plan import Item, canonical_remote, load_items, snapshot_row
+
+log = get_logger("syncd.sync")
+
+
+async def list_into(
+    api: ContactsApi,
+    snapshot: Snapshot,
+    options: EngineOptions,
+    *,
+    run_id: int | None,
+    halt: Stop,
+    on_page: Callable[[int], None],
+) -> bool:
+    """Stream the whole listing into ``snapshot``; False when stopped before the end.
+
+    ``on_page`` gets each page's number of contacts.
+    """
+    token: str | None = None
+    seen: set[str] = set()
+    while True:
+        if halt.is_set():
+            return False
+        page = await api.list_page(token, options.page_size)
+        rows = [snapshot_row(rc, options.default_region) for rc in page.contacts]
+        snapshot.add_page(run_id or 0, rows)
+        on_page(len(rows))
+        if page.next_token is None:
+            return True
+        if page.next_token in seen:
+            raise ApiError(f"the listing repeated page token {page.next_token!r}")
+        seen.add(page.next_token)
+        token = page.next_token
+
+
+async def _bounded(limit: int, jobs: Sequence[Awaitable[None]]) -> None:
+    """Await ``jobs``, at most ``limit`` at a time."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(job: Awaitable[None]) -> None:
+        async with gate:
+            await job
+
+    await asyncio.gather(*(one(job) for job in jobs))
+
+
+def _unclaimed(db: Database, hits: Sequence[RemoteContact]) -> list[RemoteContact]:
+    """The contacts of ``hits`` that no link owns."""
+    with db.read() as conn:
+        claimed = links.links_by_genesys_id(conn, [h.genesys_id for h in hits])
+    return [h for h in hits if h.genesys_id not in claimed]
+
+
+async def observe_listed_unlinked(
+    db: Database, api: ContactsApi, options: EngineOptions, items: list[Item]
+) -> list[Item]:
+    """Look up, before creating it, an externalId the last listing saw on a contact that
+    no link claims (an incremental run does not list, so it would create a duplicate).
+
+    That happens when the CRM restores or re-inserts a row after a full reconcile
+    reported a pre-existing contact with its externalId as an orphan: the contact must be
+    adopted, not doubled (invariant 1). The last listing (``remote_snapshot``) is read by
+    its externalId index, and only the externalIds it names cost a search (plus a GET
+    per unclaimed hit: search lags behind deletions), so the run's cost still follows the
+    changes. An item whose lookup fails is left for the next run (its change rows stay,
+    a failed row stays due): it is dropped from the returned items.
+    """
+    candidates = [
+        i
+        for i in items
+        if isinstance(i.desired, Wanted)
+        and not i.view.observed
+        and (i.link is None or (i.link.genesys_id is None and i.link.state == "failed"))
+    ]
+    if not candidates:
+        return items
+    listed = Snapshot(db).by_external_ids([i.external_id for i in candidates])
+    if not listed:
+        return items
+    with db.read() as conn:
+        claimed = links.links_by_genesys_id(
+            conn, [r.genesys_id for rows in listed.values() for r in rows]
+        )
+    hinted = [
+        i
+        for i in candidates
+        if any(r.genesys_id not in claimed for r in listed.get(i.external_id, ()))
+    ]
+    unobserved: set[str] = set()
+
+    async def look(item: Item) -> None:
+        found = []
+        try:
+            for hit in _unclaimed(db, await api.find_by_external_id(item.external_id)):
+                # Search lags: a contact deleted a moment ago (by this very run, when
+                # the CRM tombstoned and restored the row) may still be found. A read
+                # by id is up to date.
+                try:
+                    current = await api.get(hit.genesys_id)
+                except ApiNotFoundError:
+                    continue
+                if current.contact.external_id == item.external_id:
+                    found.append(current)
+        except ApiError as exc:
+            unobserved.add(item.external_id)
+            log.warning("sync.lookup.failed", external_id=item.external_id, error=str(exc))
+            return
+        others = tuple(canonical_remote(rc, options.default_region) for rc in found)
+        item.view = RemoteView(observed=True, others=others)
+
+    await _bounded(options.max_in_flight, [look(i) for i in hinted])
+    return [i for i in items if i.external_id not in unobserved]
+
+
+async def observe_targets(
+    db: Database, api: ContactsApi, options: EngineOptions, external_ids: Sequence[str]
+) -> list[Item]:
+    """The items of a targeted run: GET the linked contact (404 confirms it is gone), search
+    by externalId for unlinked ones. A target that cannot be observed stays unobserved."""
+    unique = list(dict.fromkeys(e.strip() for e in external_ids if e.strip()))
+    items = load_items(db, unique, options.default_region)
+    region = options.default_region
+
+    async def observe(item: Item) -> None:
+        gid = item.link.genesys_id if item.link else None
+        try:
+            if gid:
+                try:
+                    found = await api.get(gid)
+                except Exception as exc:
+                    if not isinstance(exc, ApiError) or exc.status != 404:
+                        raise
+                    item.view = RemoteView(observed=True, confirmed_missing=True)
+                else:
+                    item.view = RemoteView(observed=True, linked=canonical_remote(found, region))
+                return
+            hits = _unclaimed(db, await api.find_by_external_id(item.external_id))
+            others = tuple(canonical_remote(h, region) for h in hits)
+            item.view = RemoteView(observed=True, others=others)
+        except ApiError as exc:
+            log.warning(
+                "sync.targeted.observe_failed", external_id=item.external_id, error=str(exc)
+            )
+
+    await asyncio.gather(*(observe(i) for i in items))
+    return items
