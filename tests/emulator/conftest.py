@@ -9,10 +9,15 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from syncd.emulator import Emulator, EmulatorConfig, ManualClock, create_app
-
-CLIENT_ID = "syncd-emulator"
-CLIENT_SECRET = "emulator-secret"
+from syncd.emulator import Emulator, EmulatorConfig, ManualClock
+from tests.support.emulator import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    TOKEN_ROUTE,
+    asgi_transport,
+    emulator_app,
+    state_of,
+)
 
 
 @pytest.fixture
@@ -33,18 +38,17 @@ def config() -> EmulatorConfig:
 
 @pytest.fixture
 def app(config: EmulatorConfig, clock: ManualClock) -> Starlette:
-    return create_app(config, clock=clock)
+    return emulator_app(config, clock=clock)
 
 
 @pytest.fixture
 def emulator(app: Starlette) -> Emulator:
-    em: Emulator = app.state.emulator
-    return em
+    return state_of(app)
 
 
 async def fetch_token(client: httpx.AsyncClient) -> str:
     response = await client.post(
-        "/oauth/token",
+        TOKEN_ROUTE,
         auth=(CLIENT_ID, CLIENT_SECRET),
         data={"grant_type": "client_credentials"},
     )
@@ -56,7 +60,7 @@ async def fetch_token(client: httpx.AsyncClient) -> str:
 @pytest.fixture
 async def anon(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     """A client without a bearer token."""
-    transport = httpx.ASGITransport(app=app)
+    transport = asgi_transport(app)
     async with httpx.AsyncClient(transport=transport, base_url="http://emulator.test") as c:
         yield c
 

@@ -6,7 +6,8 @@ import httpx
 import pytest
 
 from syncd.emulator import Emulator, EmulatorConfig, ManualClock
-from tests.emulator.conftest import CLIENT_ID, CLIENT_SECRET, assert_error_body, fetch_token
+from tests.emulator.conftest import assert_error_body, fetch_token
+from tests.support.emulator import CLIENT_ID, CLIENT_SECRET
 
 pytestmark = pytest.mark.anyio
 

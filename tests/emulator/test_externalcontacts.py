@@ -12,6 +12,7 @@ import pytest
 
 from syncd.emulator import Emulator, EmulatorConfig, ManualClock
 from tests.emulator.conftest import assert_error_body, fetch_token
+from tests.support.emulator import emulator_app, state_of
 
 pytestmark = pytest.mark.anyio
 
@@ -404,14 +405,12 @@ async def test_seeding_registers_named_sources(
 
 
 def test_sources_persist_with_the_store(tmp_path: Any) -> None:
-    from syncd.emulator import create_app
-
     path = tmp_path / "ec.json"
     config = EmulatorConfig(profile="externalcontacts", persist_path=path)
-    first = create_app(config).state.emulator
+    first = state_of(emulator_app(config))
     ref = {"externalSource": {"id": "src-1", "name": "syncd"}, "value": "crm-1"}
     first.seed_contacts([{"firstName": "Ada", "externalIds": [ref]}])
     first.save()
-    second = create_app(config).state.emulator
+    second = state_of(emulator_app(config))
     assert second.contacts() == first.contacts()
     assert second.profile.sources.all() == first.profile.sources.all()

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 
-from syncd.emulator import Emulator, EmulatorConfig, ManualClock, create_app
+from syncd.emulator import Emulator, EmulatorConfig, ManualClock
 from tests.emulator.conftest import assert_error_body, fetch_token
 from tests.emulator.test_externalcontacts import CONTACTS, ec, make_source
+from tests.support.emulator import asgi_transport, emulator_app
 
 pytestmark = pytest.mark.anyio
 
@@ -58,8 +60,8 @@ async def test_bulk_add_results_come_back_shuffled_and_carry_their_entity(
 
 async def test_the_shuffle_is_seeded(config: EmulatorConfig) -> None:
     async def order() -> list[str]:
-        app = create_app(config, clock=ManualClock())
-        transport = httpx.ASGITransport(app=app)
+        app = emulator_app(config, clock=ManualClock())
+        transport = asgi_transport(app)
         async with httpx.AsyncClient(transport=transport, base_url="http://e") as c:
             c.headers["Authorization"] = f"Bearer {await fetch_token(c)}"
             source = await make_source(c)
@@ -157,7 +159,7 @@ async def test_a_bulk_request_costs_one_request_of_the_budget(
 
 @pytest.fixture
 def limited_app(clock: ManualClock) -> Starlette:
-    return create_app(
+    return emulator_app(
         EmulatorConfig(profile="externalcontacts", requests_per_minute=3), clock=clock
     )
 
@@ -165,7 +167,7 @@ def limited_app(clock: ManualClock) -> Starlette:
 async def test_429_carries_retry_after_and_the_production_body_and_no_rate_headers(
     limited_app: Starlette, clock: ManualClock
 ) -> None:
-    transport = httpx.ASGITransport(app=limited_app)
+    transport = asgi_transport(limited_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://e") as c:
         c.headers["Authorization"] = f"Bearer {await fetch_token(c)}"
         answers = [await c.get(CONTACTS) for _ in range(4)]
@@ -182,13 +184,12 @@ async def test_429_carries_retry_after_and_the_production_body_and_no_rate_heade
         assert (await c.get(CONTACTS)).status_code == 200
 
 
-def test_the_cli_serves_the_profile() -> None:
-    from tests.emulator.test_cli import start
+def test_the_cli_serves_the_profile(tmp_path: Path) -> None:
+    from tests.emulator.test_cli import STOP_TIMEOUT, emulator_process, token
 
-    running = start("--profile", "externalcontacts", "--bulk-max-entities", "2")
-    try:
-        token = running.token()
-        headers = {"Authorization": f"Bearer {token}"}
+    config = EmulatorConfig(profile="externalcontacts", bulk_max_entities=2)
+    with emulator_process(config, tmp_path / "emulator.log") as running:
+        headers = {"Authorization": f"Bearer {token(running)}"}
         url = running.url + "/api/v2/externalcontacts"
         created = httpx.post(url + "/contacts", json={"firstName": "A"}, headers=headers)
         assert created.status_code == 200
@@ -198,6 +199,4 @@ def test_the_cli_serves_the_profile() -> None:
             httpx.post(url + "/bulk/contacts/add", json=too_many, headers=headers).status_code
             == 413
         )
-        assert running.stop() == 0
-    finally:
-        running.close()
+        assert running.stop(timeout=STOP_TIMEOUT) == 0

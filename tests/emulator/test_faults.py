@@ -7,8 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
-from syncd.emulator import Emulator, EmulatorConfig, LostAcknowledgement, ManualClock, create_app
+from syncd.emulator import Emulator, EmulatorConfig, LostAcknowledgement, ManualClock
 from tests.emulator.conftest import assert_error_body, fetch_token, person
+from tests.support.emulator import asgi_transport, emulator_app, state_of
 
 pytestmark = pytest.mark.anyio
 
@@ -17,9 +18,9 @@ API = "/api/v2/contacts"
 
 async def statuses_under(seed: int, faults: dict[str, Any], requests: int = 60) -> list[int]:
     """The statuses a fresh emulator answers to ``requests`` listings under ``faults``."""
-    app = create_app(EmulatorConfig(requests_per_minute=10_000, seed=seed), clock=ManualClock())
-    app.state.emulator.set_faults(**faults)
-    transport = httpx.ASGITransport(app=app)
+    app = emulator_app(EmulatorConfig(requests_per_minute=10_000, seed=seed), clock=ManualClock())
+    state_of(app).set_faults(**faults)
+    transport = asgi_transport(app)
     async with httpx.AsyncClient(transport=transport, base_url="http://e") as client:
         client.headers["Authorization"] = f"Bearer {await fetch_token(client)}"
         return [(await client.get(API)).status_code for _ in range(requests)]
@@ -100,8 +101,8 @@ async def test_latency_and_jitter_are_reproducible(
 
 
 async def test_configured_latency_applies_to_tokens_and_api(clock: ManualClock) -> None:
-    app = create_app(EmulatorConfig(latency_ms=250), clock=clock)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://e") as c:
+    app = emulator_app(EmulatorConfig(latency_ms=250), clock=clock)
+    async with httpx.AsyncClient(transport=asgi_transport(app), base_url="http://e") as c:
         c.headers["Authorization"] = f"Bearer {await fetch_token(c)}"
         await c.get(API)
         await c.get("/__emulator/stats")  # introspection is never delayed

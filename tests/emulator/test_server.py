@@ -11,7 +11,8 @@ import pytest
 
 from syncd.emulator import EmulatorConfig, EmulatorServer, create_app
 from syncd.emulator.persist import PersistError
-from tests.emulator.conftest import CLIENT_ID, CLIENT_SECRET, person
+from tests.emulator.conftest import person
+from tests.support.emulator import CLIENT_ID, CLIENT_SECRET
 
 
 def login(server: EmulatorServer) -> httpx.Client:

@@ -10,25 +10,31 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from syncd.config import GenesysSettings
-from syncd.emulator import Emulator, EmulatorConfig, EmulatorServer, ManualClock, create_app
+from syncd.emulator import Emulator, EmulatorConfig, ManualClock
 from syncd.genesys.client import GenesysClient
 from syncd.genesys.retry import RetryPolicy
+from tests.support.emulator import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    TOKEN_ROUTE,
+    api_requests,
+    asgi_transport,
+    client_settings,
+    emulator_app,
+    serve_in_thread,
+    state_of,
+)
 
-
-def settings(
-    api_url: str, login_url: str, *, rpm: int = 600, in_flight: int = 8
-) -> GenesysSettings:
-    return GenesysSettings(
-        client_id="syncd-emulator",
-        client_secret=SecretStr("emulator-secret"),
-        api_url=api_url,
-        login_url=login_url,
-        requests_per_minute=rpm,
-        max_in_flight=in_flight,
-        connect_timeout="2s",
-        read_timeout="5s",
-    )
+# What the client logs in with and speaks, whatever the emulator is configured with: its
+# default credentials (a test may give the emulator another secret, to see the login fail)
+# and the reference profile.
+CLIENT: dict[str, Any] = {
+    "client_id": CLIENT_ID,
+    "client_secret": SecretStr(CLIENT_SECRET),
+    "profile": "reference",
+    "connect_timeout": "2s",
+    "read_timeout": "5s",
+}
 
 
 class Hook(httpx.AsyncBaseTransport):
@@ -69,14 +75,11 @@ class Rig:
     client_clock: ManualClock | None = None  # the client's, when not shared
 
     def api_log(self, method: str | None = None) -> list[dict[str, Any]]:
-        return [
-            e
-            for e in self.emulator.request_log()
-            if e["route"] != "/oauth/token" and (method is None or e["method"] == method)
-        ]
+        calls = api_requests(self.emulator.request_log())
+        return [e for e in calls if method is None or e["method"] == method]
 
     def token_requests(self) -> int:
-        return sum(e["route"] == "/oauth/token" for e in self.emulator.request_log())
+        return sum(e["route"] == TOKEN_ROUTE for e in self.emulator.request_log())
 
 
 @asynccontextmanager
@@ -89,16 +92,16 @@ async def in_process(
     shared_clock: bool = True,
     wrap: Callable[[httpx.AsyncBaseTransport, Emulator], httpx.AsyncBaseTransport] | None = None,
 ) -> AsyncIterator[Rig]:
-    """Emulator app mounted with ASGITransport; client and emulator share a ManualClock."""
+    """Emulator app behind asgi_transport (no socket); client and emulator share a ManualClock."""
     clock = ManualClock()
-    app = create_app(config or EmulatorConfig(), clock=clock)
-    em: Emulator = app.state.emulator
-    transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=app)
+    app = emulator_app(config, clock=clock)
+    em = state_of(app)
+    transport: httpx.AsyncBaseTransport = asgi_transport(app)
     if wrap is not None:
         transport = wrap(transport, em)
     own = ManualClock() if not shared_clock else clock
     client = GenesysClient.from_settings(
-        settings("http://127.0.0.1/api/v2", "http://127.0.0.1", rpm=rpm, in_flight=in_flight),
+        client_settings(app, requests_per_minute=rpm, max_in_flight=in_flight, **CLIENT),
         transport=transport,
         clock=own.monotonic,
         sleep=own.sleep,
@@ -122,12 +125,12 @@ async def over_socket(
     The emulator's own limit defaults to ``rpm`` too: the client follows the server's
     ``X-Rate-Limit-Limit``, and a test over a socket must not wait for the reference 600/min.
     """
-    with EmulatorServer(config or EmulatorConfig(requests_per_minute=rpm)) as server:
+    with serve_in_thread(config or EmulatorConfig(requests_per_minute=rpm)) as server:
         transport = None
         if wrap is not None:
             transport = wrap(httpx.AsyncHTTPTransport(), server.emulator)
         client = GenesysClient.from_settings(
-            settings(server.api_url, server.login_url, rpm=rpm, in_flight=in_flight),
+            client_settings(server, requests_per_minute=rpm, max_in_flight=in_flight, **CLIENT),
             transport=transport,
             retry=retry,
         )

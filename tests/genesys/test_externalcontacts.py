@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import httpx
@@ -15,13 +15,21 @@ import pytest
 from pydantic import SecretStr
 
 from syncd.config import GenesysSettings
-from syncd.emulator import Emulator, EmulatorConfig, ManualClock, create_app
+from syncd.emulator import EmulatorConfig, ManualClock
 from syncd.errors import ApiValidationError
 from syncd.genesys.client import GenesysClient
 from syncd.genesys.profiles.externalcontacts import ExternalContactsProfile, FieldMapping
 from syncd.genesys.retry import RetryPolicy
 from syncd.model import Contact, Organization, Phone
 from tests.genesys.emu import Rig
+from tests.support.emulator import (
+    ASGI_BASE_URL,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    asgi_transport,
+    emulator_app,
+    state_of,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -44,8 +52,8 @@ ADA = Contact(
 def ec_settings(api_url: str, login_url: str, **overrides: Any) -> GenesysSettings:
     values: dict[str, Any] = {
         "profile": "externalcontacts",
-        "client_id": "syncd-emulator",
-        "client_secret": SecretStr("emulator-secret"),
+        "client_id": CLIENT_ID,
+        "client_secret": SecretStr(CLIENT_SECRET),
         "api_url": api_url,
         "login_url": login_url,
         "requests_per_minute": 60_000,
@@ -67,16 +75,16 @@ async def ec_rig(
     """The externalcontacts emulator in-process, and a client sharing its ManualClock."""
     clock = ManualClock()
     if app is None:
-        app = create_app(
+        app = emulator_app(
             config or EmulatorConfig(profile="externalcontacts", requests_per_minute=60_000),
             clock=clock,
         )
     else:
-        clock = app.state.emulator.clock
-    em: Emulator = app.state.emulator
+        clock = cast(ManualClock, state_of(app).clock)
+    em = state_of(app)
     client = GenesysClient.from_settings(
-        ec_settings("http://127.0.0.1/api/v2", "http://127.0.0.1", **overrides),
-        transport=httpx.ASGITransport(app=app),
+        ec_settings(ASGI_BASE_URL + "/api/v2", ASGI_BASE_URL, **overrides),
+        transport=asgi_transport(app),
         clock=clock.monotonic,
         sleep=clock.sleep,
         retry=retry or RetryPolicy.testing(),
@@ -170,7 +178,7 @@ def test_unrepresentable_types_have_no_slot() -> None:
 
 async def test_the_source_is_created_once_then_found_by_name() -> None:
     config = EmulatorConfig(profile="externalcontacts", requests_per_minute=60_000)
-    app = create_app(config, clock=ManualClock())
+    app = emulator_app(config, clock=ManualClock())
     async with ec_rig(app=app) as rig:
         async with anyio.create_task_group() as tg:
             for n in range(5):
@@ -351,7 +359,7 @@ async def hand_edit(rig: Rig, genesys_id: str, *changes: dict[str, Any]) -> None
     """A PATCH by someone else (an agent in the Genesys UI), straight to the emulator."""
     app = rig.client._http._transport.app  # type: ignore[attr-defined]
     token = await rig.client.auth.get()
-    transport = httpx.ASGITransport(app=app)
+    transport = asgi_transport(app)
     async with httpx.AsyncClient(transport=transport, base_url="http://e") as raw:
         response = await raw.patch(
             f"{EC}/contacts/{genesys_id}",

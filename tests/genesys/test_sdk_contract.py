@@ -1,7 +1,7 @@
 """The official SDK (``PureCloudPlatformClientV2``) as an independent client of the emulator.
 
 The SDK is generated from Genesys' own OpenAPI definition, so where its models and the
-emulator disagree, the SDK is right. Against a real ``EmulatorServer`` with the
+emulator disagree, the SDK is right. Against a real server (``serve_in_thread``) with the
 externalcontacts profile, over a socket, the SDK logs in with its own client-credentials
 call, then creates, reads, searches, scans, patches, replaces and bulk-writes contacts;
 every answer must deserialize into the SDK's models, and ``assert_wire`` checks the raw
@@ -21,9 +21,8 @@ from typing import Any
 
 import pytest
 
-from syncd.emulator import EmulatorConfig, EmulatorServer
-
-CLIENT_ID, CLIENT_SECRET = "syncd-emulator", "emulator-secret"
+from syncd.emulator import EmulatorConfig, EmulatorServer  # the type serve_in_thread yields
+from tests.support.emulator import CLIENT_ID, CLIENT_SECRET, serve_in_thread
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +37,7 @@ def server() -> Iterator[EmulatorServer]:
     config = EmulatorConfig(
         profile="externalcontacts", requests_per_minute=100_000, bulk_max_entities=50
     )
-    with EmulatorServer(config) as running:
+    with serve_in_thread(config) as running:
         yield running
 
 
@@ -345,7 +344,7 @@ def test_429_reaches_the_sdk_with_retry_after(sdk: ModuleType) -> None:
     """The SDK's urllib3 would wait out Retry-After and re-send (production SDK behaviour);
     switched off here to look at the 429 itself."""
     config = EmulatorConfig(profile="externalcontacts", requests_per_minute=2)
-    with EmulatorServer(config) as limited:
+    with serve_in_thread(config) as limited:
         gc = Sdk(sdk, limited.base_url)
         retries = gc.client.get_http_client().rest_client.pool_manager.connection_pool_kw
         retries["retries"].respect_retry_after_header = False
