@@ -1,7 +1,7 @@
 """The one exception tree of syncd.
 
     SyncdError                      root: anything syncd raises on purpose
-    ├── UserError                   print the message (no traceback), exit 2
+    ├── UserError                   print the message (no traceback), exit USAGE (2)
     │   ├── ConfigError             the configuration file or environment is wrong
     │   ├── SchemaError             the database schema is missing or out of date
     │   └── LockHeldError           another writer (daemon or `syncd sync`) holds the sync lock
@@ -22,15 +22,17 @@ Lower-level errors are translated at the layer boundary with ``raise Mapped(...)
 
 from __future__ import annotations
 
+from syncd.exit_codes import ExitCode
+
 
 class SyncdError(Exception):
     """Root of every exception syncd raises on purpose."""
 
 
 class UserError(SyncdError):
-    """A problem the operator can fix: the CLI prints the message and exits 2."""
+    """A problem the operator can fix: the CLI prints the message and exits ``USAGE``."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class ConfigError(UserError):

@@ -40,4 +40,5 @@ class ExitCode(IntEnum):
     """The record asked for (a contact, a run) does not exist."""
 
     INTERRUPTED = 130
-    """Stopped by SIGINT or SIGTERM before finishing (128 + SIGINT, the shell convention)."""
+    """Stopped by Ctrl-C (SIGINT) before finishing (128 + SIGINT, the shell convention);
+    ``run`` and ``emulator`` treat SIGINT and SIGTERM as a clean stop (``OK``) instead."""

@@ -10,6 +10,11 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from syncd.cli import cli
+from syncd.cli.context import AppContext
+from syncd.config import Settings
+from syncd.errors import UserError
+from syncd.store.db import Database
+from syncd.sync.seam import RunExecutor
 
 
 def write_config(tmp_path: Path, database_url: str) -> Path:
@@ -66,3 +71,27 @@ def test_unknown_command_is_usage_error() -> None:
     )
     assert proc.returncode == 2
     assert "No such command" in proc.stderr
+
+
+def test_run_builds_its_executor_with_the_injected_factory(tmp_path: Path) -> None:
+    config = write_config(tmp_path, f"sqlite:///{tmp_path / 'syncd.db'}")
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--config", str(config), "db", "upgrade"]).exit_code == 0
+    asked: list[str] = []
+
+    def refuse(*, settings: Settings, db: Database, instance_id: str) -> RunExecutor:
+        asked.append(instance_id)
+        raise UserError("the injected factory was asked")
+
+    injected = AppContext(executor_factory=refuse)
+    result = runner.invoke(cli, ["--config", str(config), "run"], obj=injected)
+    assert isinstance(result.exception, UserError), result.output
+    assert str(result.exception) == "the injected factory was asked"
+    assert len(asked) == 1
+    assert injected.config_path == str(config)  # the options went into the handed-in context
+
+
+def test_run_has_no_executor_option_any_more() -> None:
+    result = CliRunner().invoke(cli, ["run", "--executor", "tests.daemon.fake_executor:x"])
+    assert result.exit_code == 2
+    assert "No such option '--executor'" in result.output

@@ -1,7 +1,8 @@
 """The `syncd` command line. Each command group lives in its own module of this package.
 
 One top-level handler turns :class:`syncd.errors.UserError` into one clear line on stderr and
-exit code 2; other syncd errors exit 1 with their message; only bugs print a traceback.
+``ExitCode.USAGE``; other syncd errors exit ``PARTIAL`` with their message; only bugs print a
+traceback. Every exit status is a :class:`syncd.exit_codes.ExitCode`.
 """
 
 from __future__ import annotations
@@ -9,14 +10,18 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from syncd import __version__
 from syncd.cli.context import AppContext
 from syncd.errors import SyncdError, UserError
+from syncd.exit_codes import ExitCode
 from syncd.logs import scrub
+
+if TYPE_CHECKING:
+    from syncd.sync.seam import ExecutorFactory
 
 # Commands load their module on first use, so `syncd emulator` does not import SQLAlchemy
 # and a broken command module cannot break the others.
@@ -91,30 +96,37 @@ def cli(
     ctx: click.Context, config_path: str | None, log_level: str | None, log_format: str | None
 ) -> None:
     """Keep Genesys Cloud contacts in sync with a CRM mirror, and ledger every change."""
-    app = AppContext(config_path=config_path, log_level=log_level, log_format=log_format)
-    ctx.obj = app
+    app = ctx.ensure_object(AppContext)  # main() may hand one in, carrying injected parts
+    app.config_path, app.log_level, app.log_format = config_path, log_level, log_format
     ctx.call_on_close(app.close)
 
 
-def main(argv: list[str] | None = None) -> NoReturn:
-    """Entry point of the console script and of ``python -m syncd``."""
+def main(
+    argv: list[str] | None = None, *, executor_factory: ExecutorFactory | None = None
+) -> NoReturn:
+    """Entry point of the console script and of ``python -m syncd``.
+
+    ``executor_factory`` replaces the sync engine behind ``syncd run``: the seam through
+    which tests start a real daemon process around a test double.
+    """
+    app = AppContext(executor_factory=executor_factory)
     try:
-        code = cli.main(args=argv, prog_name="syncd", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="syncd", standalone_mode=False, obj=app)
     except click.exceptions.Abort:
         click.echo("syncd: aborted", err=True)
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+        sys.exit(ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
     except UserError as exc:
         click.echo(f"syncd: error: {scrub(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except SyncdError as exc:
         click.echo(f"syncd: error: {scrub(str(exc))}", err=True)
-        sys.exit(1)
+        sys.exit(ExitCode.PARTIAL)
     except KeyboardInterrupt:
         click.echo("syncd: interrupted", err=True)
-        sys.exit(130)
-    sys.exit(code if isinstance(code, int) else 0)
+        sys.exit(ExitCode.INTERRUPTED)
+    sys.exit(code if isinstance(code, int) else ExitCode.OK)

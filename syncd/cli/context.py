@@ -1,4 +1,5 @@
-"""What every command shares: the configuration (loaded once, lazily) and the database."""
+"""What every command shares: the configuration (loaded once, lazily), the database, and the
+executor factory behind ``syncd run`` (``None``: the sync engine's; tests inject a double)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from syncd.logs import configure_logging, get_logger
 if TYPE_CHECKING:  # pydantic and SQLAlchemy load only for commands that need them
     from syncd.config import Settings
     from syncd.store.db import Database
+    from syncd.sync.seam import ExecutorFactory
 
 
 @dataclass
@@ -19,6 +21,7 @@ class AppContext:
     config_path: str | None = None
     log_level: str | None = None
     log_format: str | None = None
+    executor_factory: ExecutorFactory | None = None
     _settings: Settings | None = field(default=None, repr=False)
     _database: Database | None = field(default=None, repr=False)
 

@@ -6,29 +6,26 @@ import click
 
 from syncd.cli.context import AppContext, pass_app
 from syncd.config import Settings, load_settings
+from syncd.exit_codes import ExitCode
 from syncd.logs import configure_logging
 
 
 @click.command("run")
-@click.option(
-    "--executor",
-    "executor_spec",
-    metavar="MODULE:CALLABLE",
-    default=None,
-    hidden=True,
-    help="Executor factory (testing hook; default $SYNCD_EXECUTOR, else the sync engine).",
-)
 @pass_app
-def run(app: AppContext, executor_spec: str | None) -> None:
+def run(app: AppContext) -> None:
     """Run the daemon: scheduled syncs, manual resyncs, systemd notifications.
 
     Stops cleanly on SIGTERM or SIGINT; reloads the configuration on SIGHUP.
+
+    \b
+    Exit codes: 0 stopped cleanly, 1 stopped by a failure (a dead worker or scheduler
+    thread, or a run that did not stop in time), 2 configuration or schema error.
     """
-    from syncd.daemon.runner import load_factory
     from syncd.daemon.service import Daemon
+    from syncd.sync.runs import create_executor
 
     settings = app.settings
-    factory = load_factory(executor_spec)
+    factory = app.executor_factory or create_executor
 
     def apply_logging(new: Settings) -> None:
         configure_logging(
@@ -69,7 +66,7 @@ def run(app: AppContext, executor_spec: str | None) -> None:
     type=click.FloatRange(min=0, min_open=True),
     default=None,
     metavar="SECONDS",
-    help="With --wait: give up after this long (exit 75).",
+    help="With --wait: give up after this long (exit 4).",
 )
 @pass_app
 def resync(
@@ -84,7 +81,7 @@ def resync(
 
     \b
     Exit codes with --wait: the run's own (0 ok, 1 some rows failed or the run failed,
-    3 deletes held), or 75 when no daemon is alive or the wait timed out (a request
+    3 deletes held), or 4 when no daemon is alive or the wait timed out (a request
     still pending is then cancelled). Without --wait the request stays queued until a
     daemon runs it.
     """
@@ -105,7 +102,7 @@ def resync(
     if wait and not alive:
         click.echo(f"syncd: {client.describe_no_daemon(db)}; nothing was queued", err=True)
         click.echo("start it with `systemctl start syncd` (or `syncd run`) and retry", err=True)
-        raise click.exceptions.Exit(client.EXIT_NO_DAEMON)
+        raise click.exceptions.Exit(ExitCode.NO_DAEMON)
     request_id = client.submit(db, kind, ids, allow_mass_delete)
     scope = f" for {len(ids)} contact(s)" if ids else ""
     click.echo(f"request #{request_id} queued: {kind} run{scope}")

@@ -17,6 +17,8 @@ from pathlib import Path
 import click
 import httpx
 
+from syncd.exit_codes import ExitCode
+
 DEMO_CLIENT_ID = "syncd-demo"
 DEMO_CLIENT_SECRET = "demo-secret-not-for-production"  # the emulator's, never a real org's
 # The emulator runs far above the production budget so that the demo takes seconds.
@@ -70,7 +72,7 @@ def _syncd(config: Path, *args: str) -> int:
         )
     except click.exceptions.Exit as exc:
         code = exc.exit_code
-    return int(code or 0)
+    return int(code or ExitCode.OK)
 
 
 def _hand_edit(api_url: str, login_url: str, external_id: str) -> str:
@@ -135,13 +137,13 @@ def demo(folder: Path) -> None:
         )
 
         _step("1. Create the database")
-        if _syncd(config, "db", "upgrade") != 0:
+        if _syncd(config, "db", "upgrade") != ExitCode.OK:
             raise click.ClickException("db upgrade failed")
 
         _step("2. Import the sample CRM export (a few rows are invalid on purpose)")
         with as_file(files("syncd") / "data" / "sample_crm.csv") as sample:
             code = _syncd(config, "mirror", "import", str(sample))
-        if code not in (0, 1):
+        if code not in (ExitCode.OK, ExitCode.PARTIAL):  # PARTIAL: the invalid rows
             raise click.ClickException("the sample import failed")
 
         _step("3. First full sync: every valid contact is created in Genesys")
@@ -191,5 +193,6 @@ def demo(folder: Path) -> None:
     click.secho("\nExplore the ledger the demo left behind:", bold=True)
     for command in ("runs", "ledger --limit 20", f"contact {HAND_EDITED}", "ledger --format json"):
         click.echo(f"  uv run syncd --config {config} {command}")
-    if first not in (0, 1) or second not in (0, 1):
-        sys.exit(1)
+    ran = (ExitCode.OK, ExitCode.PARTIAL)
+    if first not in ran or second not in ran:
+        sys.exit(ExitCode.PARTIAL)

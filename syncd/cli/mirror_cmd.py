@@ -21,6 +21,7 @@ import click
 
 from syncd.cli.context import AppContext, pass_app
 from syncd.errors import UserError
+from syncd.exit_codes import ExitCode
 from syncd.logs import scrub
 from syncd.store import migrate
 from syncd.store.mirror import mirror_counts
@@ -49,9 +50,9 @@ def printable(text: str) -> str:
 
 
 class CommandFailed(click.ClickException):
-    """An error the operator can fix: one line on stderr, exit 2, no traceback."""
+    """An error the operator can fix: one line on stderr, ``USAGE``, no traceback."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
     def show(self, file: IO[Any] | None = None) -> None:
         click.echo(f"syncd: error: {printable(scrub(self.format_message()))}", err=True, file=file)

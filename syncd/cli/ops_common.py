@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 from syncd.cli.context import AppContext
 from syncd.config import parse_duration
 from syncd.errors import DatabaseError, SyncdError, UserError
+from syncd.exit_codes import ExitCode
 from syncd.logs import scrub
 from syncd.store import migrate
 from syncd.store.db import Database
@@ -84,16 +85,16 @@ WHEN = WhenType()
 DURATION = DurationType()
 
 
-def fail(message: str, code: int) -> click.exceptions.Exit:
+def fail(message: str, code: ExitCode) -> click.exceptions.Exit:
     """Print ``syncd: error: message`` on stderr; return the exit to raise."""
     click.echo(f"syncd: error: {scrub(message)}", err=True)
     return click.exceptions.Exit(code)
 
 
 def friendly_errors(
-    database_error_code: int = 1,
+    database_error_code: ExitCode = ExitCode.PARTIAL,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Turn syncd errors into one line and an exit code (2 for UserError)."""
+    """Turn syncd errors into one line and an exit code (``USAGE`` for a UserError)."""
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(fn)
@@ -105,7 +106,7 @@ def friendly_errors(
             except DatabaseError as exc:
                 raise fail(str(exc), database_error_code) from None
             except SyncdError as exc:
-                raise fail(str(exc), 1) from None
+                raise fail(str(exc), ExitCode.PARTIAL) from None
 
         return wrapper
 
@@ -113,7 +114,7 @@ def friendly_errors(
 
 
 def open_database(app: AppContext) -> Database:
-    """The configured database, refusing (exit 2) one whose schema is missing or old."""
+    """The configured database, refusing (``USAGE``) one whose schema is missing or old."""
     db = app.database()
     try:
         migrate.check_schema(db)
@@ -125,7 +126,7 @@ def open_database(app: AppContext) -> Database:
 
 @contextmanager
 def pipe_safe() -> Iterator[None]:
-    """``syncd ledger --format jsonl | head`` ends quietly (exit 0) when the reader goes away."""
+    """``syncd ledger --format jsonl | head`` ends quietly (``OK``) when the reader goes away."""
     try:
         yield
         sys.stdout.flush()
@@ -135,4 +136,4 @@ def pipe_safe() -> Iterator[None]:
             os.dup2(devnull, sys.stdout.fileno())
         except (OSError, ValueError):
             pass
-        raise click.exceptions.Exit(0) from None
+        raise click.exceptions.Exit(ExitCode.OK) from None

@@ -1,8 +1,8 @@
 """`syncd contact EXTERNAL_ID`: the mirror row, the link and the ledger of one contact.
 
 The one-stop answer to "why does this contact still have the old phone number?". Exit 0 when
-syncd knows the contact anywhere, 1 when it is in none of the mirror, the links and the
-ledger (like `grep`: a clean "no"), 2 for usage or configuration errors.
+syncd knows the contact anywhere, 6 (``NOT_FOUND``) when it is in none of the mirror, the
+links and the ledger (a clean "no"), 2 for usage or configuration errors.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from syncd.cli.context import AppContext, pass_app
 from syncd.cli.formatting import format_option, plural, print_key_values, write_object
 from syncd.cli.ops_common import fail, friendly_errors, open_database
 from syncd.cli.ops_ledger_view import print_ledger
+from syncd.exit_codes import ExitCode
 from syncd.store.reports import ContactReport, contact_report, external_id_for_genesys_id
 
-EXIT_NOT_FOUND = 1
 # Internal bookkeeping, not for people: shown in JSON, left out of the table.
 _LINK_HIDDEN = ("external_id", "synced_content", "synced_hash", "rejected_hash")
 
@@ -38,7 +38,7 @@ _LINK_HIDDEN = ("external_id", "synced_content", "synced_hash", "rejected_hash")
 def contact_cmd(app: AppContext, external_id: str, limit: int, fmt: str) -> None:
     """Everything syncd knows about one CRM contact: mirror row, link and ledger history.
 
-    Exit status: 0 found, 1 unknown to syncd, 2 usage or configuration error.
+    Exit status: 0 found, 6 unknown to syncd, 2 usage or configuration error.
     """
     db = open_database(app)
     with db.read() as conn:
@@ -50,7 +50,7 @@ def contact_cmd(app: AppContext, external_id: str, limit: int, fmt: str) -> None
         )
         if hint is not None:
             message += f"; {external_id!r} is the Genesys id of external id {hint!r}"
-        raise fail(message, EXIT_NOT_FOUND)
+        raise fail(message, ExitCode.NOT_FOUND)
     if fmt == "json":
         write_object(_as_json(report))
         return

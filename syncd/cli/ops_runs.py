@@ -27,13 +27,14 @@ from syncd.cli.formatting import (
     write_object,
 )
 from syncd.cli.ops_common import (
+    fail,
     friendly_errors,
     open_database,
     pipe_safe,
     utcnow,
 )
 from syncd.cli.ops_ledger_view import print_ledger
-from syncd.errors import UserError
+from syncd.exit_codes import ExitCode
 from syncd.store.reports import (
     RUN_COUNTERS,
     LedgerFilter,
@@ -221,13 +222,17 @@ ERRORS_TABLE = (
 @pass_app
 @friendly_errors()
 def show_cmd(app: AppContext, run_id: int, limit: int, fmt: str) -> None:
-    """One run: counters, its ledger entries, and its errors grouped by reason."""
+    """One run: counters, its ledger entries, and its errors grouped by reason.
+
+    Exit status: 0 shown, 6 no such run, 2 usage or configuration error.
+    """
     db = open_database(app)
     flt = LedgerFilter(run_id=run_id, oldest_first=True)
     with db.read() as conn:
         run = get_run(conn, run_id)
         if run is None:
-            raise UserError(f"no run with id {run_id}; `syncd runs` lists the recent runs")
+            message = f"no run with id {run_id}; `syncd runs` lists the recent runs"
+            raise fail(message, ExitCode.NOT_FOUND)
         errors = run_error_groups(conn, run_id)
         summary = run_ledger_summary(conn, run_id)
         total = sum(summary.values())

@@ -1,13 +1,15 @@
 """`syncd status`: is the daemon alive, is syncing healthy? Usable as a health check.
 
-Exit status (also in ``health.exit_code`` of the JSON):
+Exit status (also in ``health.exit_code`` of the JSON), an :class:`~syncd.exit_codes.ExitCode`:
 
 * 0 healthy: a live daemon (heartbeat fresher than ``--stale-after``) and nothing to fix;
 * 1 degraded: links in ``failed`` or ``held`` state, the last run of a kind ended ``failed``
   or ``held``, or live daemons without a leader;
 * 2 usage or configuration error (bad option, unreadable config, schema missing or old);
-* 3 unknown: the database cannot be read, so health cannot be told;
-* 4 down: no daemon has ever reported, or every heartbeat is stale (or the state ``stopped``).
+* 4 down: no daemon has ever reported, or every heartbeat is stale (or the state ``stopped``);
+* 5 unknown: the database cannot be read, so health cannot be told.
+
+The policy itself is :func:`syncd.store.health.evaluate_health`.
 """
 
 from __future__ import annotations
@@ -31,13 +33,9 @@ from syncd.cli.formatting import (
     write_object,
 )
 from syncd.cli.ops_common import DURATION, friendly_errors, open_database
-from syncd.store.reports import (
-    EXIT_UNKNOWN,
-    Health,
-    StatusReport,
-    evaluate_health,
-    status_report,
-)
+from syncd.exit_codes import ExitCode
+from syncd.store.health import Health, evaluate_health
+from syncd.store.reports import StatusReport, status_report
 
 DEFAULT_STALE_AFTER = timedelta(seconds=120)
 
@@ -53,12 +51,12 @@ DEFAULT_STALE_AFTER = timedelta(seconds=120)
 )
 @format_option(("table", "json"))
 @pass_app
-@friendly_errors(database_error_code=EXIT_UNKNOWN)
+@friendly_errors(database_error_code=ExitCode.DATABASE_UNAVAILABLE)
 def status_cmd(app: AppContext, stale_after: timedelta, fmt: str) -> None:
     """Daemon liveness, leader, last runs, schedule, requests and sync state.
 
-    Exit status: 0 healthy, 1 degraded, 2 usage/config error, 3 database unreadable,
-    4 no live daemon.
+    Exit status: 0 healthy, 1 degraded, 2 usage/config error, 4 no live daemon,
+    5 database unreadable.
     """
     db = open_database(app)
     with db.read() as conn:
@@ -68,7 +66,7 @@ def status_cmd(app: AppContext, stale_after: timedelta, fmt: str) -> None:
         write_object(as_json(report, health))
     else:
         print_status(report, health)
-    if health.exit_code:
+    if health.exit_code != ExitCode.OK:
         raise click.exceptions.Exit(health.exit_code)
 
 

@@ -21,10 +21,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from syncd.cli.context import AppContext, pass_app
-from syncd.daemon.runner import RunRequest
 from syncd.store import migrate
 from syncd.sync.executor import PlanEntry
 from syncd.sync.runs import EngineExecutor, RunReport
+from syncd.sync.seam import RunRequest
 
 PLAN_PRINT_LIMIT = 10_000
 _SUMMARY = (

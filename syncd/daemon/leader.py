@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from syncd.logs import get_logger
 from syncd.store import leases
@@ -27,7 +27,12 @@ _log = get_logger("syncd.daemon.leader")
 
 
 class Leadership:
-    """Tracks whether this instance leads; :meth:`tick` is called every heartbeat."""
+    """Tracks whether this instance leads; :meth:`tick` is called every heartbeat.
+
+    ``clock`` is the local monotonic clock our belief in leading is measured on; ``lease_now``
+    gives the time lease expiries are compared with (``None``: the database's, see
+    :func:`syncd.store.leases.db_now`). Tests pass both to move time without sleeping.
+    """
 
     def __init__(
         self,
@@ -36,11 +41,15 @@ class Leadership:
         ttl: timedelta,
         *,
         on_change: Callable[[bool], None],
+        clock: Callable[[], float] = time.monotonic,
+        lease_now: Callable[[], datetime] | None = None,
     ) -> None:
         self.db = db
         self.holder = holder
         self.ttl = ttl
         self._on_change = on_change
+        self._clock = clock
+        self._lease_now = lease_now
         self._lock = threading.Lock()
         self._lease: Lease | None = None
         self._valid_until = 0.0  # monotonic: past this, we may no longer be leader
@@ -49,7 +58,7 @@ class Leadership:
     @property
     def is_leader(self) -> bool:
         with self._lock:
-            return self._lease is not None and time.monotonic() < self._valid_until
+            return self._lease is not None and self._clock() < self._valid_until
 
     @property
     def lease(self) -> Lease | None:
@@ -58,19 +67,20 @@ class Leadership:
 
     def tick(self) -> None:
         """Renew when leading, otherwise try to take over. Never raises."""
-        started = time.monotonic()
+        started = self._clock()
+        now = self._lease_now() if self._lease_now is not None else None
         lease = self.lease
         try:
             if lease is not None:
-                if leases.renew(self.db, lease):
+                if leases.renew(self.db, lease, now):
                     self._set(lease, started)
                 else:
                     self._lose("the leader lease was taken over")
                 return
-            won = leases.acquire(self.db, LEADER_LEASE, self.holder, self.ttl)
+            won = leases.acquire(self.db, LEADER_LEASE, self.holder, self.ttl, now)
         except Exception as exc:
             _log.warning("daemon.leader.check_failed", error=str(exc))
-            if lease is not None and time.monotonic() >= self._valid_until:
+            if lease is not None and self._clock() >= self._valid_until:
                 self._lose(f"could not renew the leader lease: {exc}")
             return
         if won is not None:
@@ -99,7 +109,7 @@ class Leadership:
     def check_expiry(self) -> None:
         """Step down if the lease could not be renewed in time (called from the main loop)."""
         with self._lock:
-            expired = self._lease is not None and time.monotonic() >= self._valid_until
+            expired = self._lease is not None and self._clock() >= self._valid_until
         if expired:
             self._lose("the leader lease could not be renewed in time")
 

@@ -16,23 +16,27 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from syncd.exit_codes import ExitCode
 from syncd.store import requests, status
 from syncd.store.db import Database
 from syncd.store.requests import SyncRequest
 from syncd.store.status import DaemonStatus
 
-EXIT_NO_DAEMON = 75
-"""EX_TEMPFAIL: no daemon to run the request, or the wait timed out; try again later."""
-
 
 @dataclass(frozen=True)
 class Follow:
-    """How to follow a request: poll period, give-up rules, and where to print."""
+    """How to follow a request: poll period, give-up rules, where to print, and the clock.
+
+    ``clock`` and ``sleep`` are the monotonic clock and the pause between polls; tests pass
+    their own to step through a request's life without waiting.
+    """
 
     stale_after: timedelta
     timeout: float | None = None
     poll: float = 0.25
     echo: Callable[[str], None] = print
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
 
 
 def requested_by() -> str:
@@ -88,25 +92,29 @@ def _line(db: Database, req: SyncRequest) -> str:
 
 
 def follow(db: Database, request_id: int, how: Follow) -> int:
-    """Print each status change until the request finishes; its exit code (or 75)."""
-    deadline = None if how.timeout is None else time.monotonic() + how.timeout
-    last_seen_alive = time.monotonic()
+    """Print each status change until the request finishes; the run's exit code.
+
+    ``NO_DAEMON`` when the wait gives up instead: no live daemon, the timeout, or the request
+    cancelled or gone.
+    """
+    deadline = None if how.timeout is None else how.clock() + how.timeout
+    last_seen_alive = how.clock()
     shown: tuple[object, ...] | None = None
     try:
         while True:
             req = requests.get(db, request_id)
             if req is None:
                 how.echo(f"request #{request_id} has disappeared")
-                return EXIT_NO_DAEMON
+                return ExitCode.NO_DAEMON
             seen = (req.status, req.claimed_by, req.run_id, req.exit_code, req.error)
             if seen != shown:
                 how.echo(_line(db, req))
                 shown = seen
             if req.finished:
                 if req.status == "cancelled":
-                    return EXIT_NO_DAEMON
-                return req.exit_code if req.exit_code is not None else 1
-            now = time.monotonic()
+                    return ExitCode.NO_DAEMON
+                return req.exit_code if req.exit_code is not None else ExitCode.PARTIAL
+            now = how.clock()
             if live_daemons(db, how.stale_after):
                 last_seen_alive = now
             elif now - last_seen_alive > how.stale_after.total_seconds():
@@ -115,7 +123,7 @@ def follow(db: Database, request_id: int, how: Follow) -> int:
             if deadline is not None and now >= deadline:
                 how.echo(f"timed out after {how.timeout:g}s")
                 return _give_up(db, req, "timed out", how.echo)
-            time.sleep(how.poll)
+            how.sleep(how.poll)
     except KeyboardInterrupt:
         req = requests.get(db, request_id)
         if req is not None and not req.finished:
@@ -128,4 +136,4 @@ def _give_up(db: Database, req: SyncRequest, why: str, echo: Callable[[str], Non
         echo(f"request #{req.id}: cancelled ({why}); nothing was run")
     elif not req.finished:
         echo(f"request #{req.id} is still running; `syncd status` shows how it ends")
-    return EXIT_NO_DAEMON
+    return ExitCode.NO_DAEMON

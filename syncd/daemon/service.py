@@ -5,8 +5,9 @@ APScheduler thread fires jobs (run ticks, heartbeat, watchdog tick); one worker 
 
 Start-up: schema check (or upgrade), executor, status row, first leader election, scheduler,
 worker, then READY=1. SIGTERM/SIGINT: STOPPING=1, no new work, the run in flight is asked to
-stop within ``stop_timeout``, leadership released, exit 0. SIGHUP: reload the configuration;
-an invalid file (or an executor that cannot be built from it) keeps the old configuration.
+stop within ``stop_timeout``, leadership released, ``ExitCode.OK``. SIGHUP: reload the
+configuration; an invalid file (or an executor that cannot be built from it) keeps the old
+configuration.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from syncd import __version__
 from syncd.config import Settings
 from syncd.daemon.leader import Leadership
 from syncd.daemon.metrics import Metrics
-from syncd.daemon.runner import ExecutorFactory
 from syncd.daemon.scheduler import FULL, INCREMENTAL, Scheduler
 from syncd.daemon.sdnotify import Notifier
 from syncd.daemon.settings import DaemonSettings, daemon_settings, metrics_settings
@@ -32,12 +32,14 @@ from syncd.daemon.signals import Signals
 from syncd.daemon.work import RunQueue
 from syncd.daemon.worker import Worker
 from syncd.errors import SyncdError
+from syncd.exit_codes import ExitCode
 from syncd.logs import get_logger
 from syncd.store import migrate, requests, status
 from syncd.store import runs as run_store
 from syncd.store.db import Database
 from syncd.store.leases import holder_id
 from syncd.store.retention import prune_ledger
+from syncd.sync.seam import ExecutorFactory
 
 _log = get_logger("syncd.daemon")
 _PRUNE_AFTER = timedelta(days=7)
@@ -83,7 +85,7 @@ class Daemon:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def run(self) -> int:
+    def run(self) -> ExitCode:
         if self._install_signals:
             self.signals.install()
         try:
@@ -160,27 +162,27 @@ class Daemon:
                 _log.info("daemon.schema.upgraded", revision_from=before, revision_to=after)
         migrate.check_schema(self.db)
 
-    def _loop(self) -> int:
+    def _loop(self) -> ExitCode:
         while True:
             wait = min(1.0, self.notifier.watchdog_interval or 1.0)
             for sig in self.signals.wait(wait):
                 if sig in (signal.SIGTERM, signal.SIGINT):
                     _log.info("daemon.stop.requested", signal=signal.Signals(sig).name)
-                    return 0
+                    return ExitCode.OK
                 if sig == signal.SIGHUP:
                     self.reload()
             self.leadership.check_expiry()
             assert self.worker is not None
             if not self.worker.is_alive():
                 _log.critical("daemon.worker.died")
-                return 1
+                return ExitCode.PARTIAL
             if not self.scheduler.thread_alive():
                 _log.critical("daemon.scheduler.died")
-                return 1
+                return ExitCode.PARTIAL
             self._watchdog()
             self._push_status()
 
-    def _stop(self, code: int) -> int:
+    def _stop(self, code: ExitCode) -> ExitCode:
         self.stopping = True
         grace = self.options.stop_timeout.total_seconds()
         self.notifier.stopping(
@@ -197,7 +199,7 @@ class Daemon:
                 seconds=grace + 5,
                 detail="the run did not stop in time; it is resolved at the next start",
             )
-            code = code or 1
+            code = code or ExitCode.PARTIAL
             if worker.current is not None and worker.current.claimed is not None:
                 self._quietly(
                     requests.requeue,

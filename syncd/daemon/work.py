@@ -12,8 +12,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from syncd.daemon.runner import RunKind, RunRequest, Trigger
 from syncd.store.requests import SyncRequest
+from syncd.sync.seam import RunKind, RunRequest, Trigger
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,15 @@ import sqlalchemy as sa
 import structlog
 
 from syncd.daemon.metrics import Metrics
-from syncd.daemon.runner import EXIT_PARTIAL, RunExecutor, RunOutcome, StopEvent, close_executor
 from syncd.daemon.work import RunQueue, WorkItem
 from syncd.errors import LockHeldError
+from syncd.exit_codes import ExitCode
 from syncd.logs import get_logger
 from syncd.store import requests
 from syncd.store.db import Database
 from syncd.store.leases import Lease
 from syncd.store.schema import sync_runs
+from syncd.sync.seam import RunExecutor, RunOutcome, StopEvent
 
 _log = get_logger("syncd.daemon")
 _COUNTERS = ("api_calls", "rate_limited", "failed", "created", "updated", "deleted")
@@ -91,7 +92,8 @@ class Worker(threading.Thread):
         """Use ``executor`` from the next run on (the current run keeps its executor)."""
         with self._lock:
             old, self._next_executor = self._next_executor, executor
-        close_executor(old)
+        if old is not None:
+            old.close()
 
     def interrupt(self, grace: float) -> None:
         """Ask the run in flight (if any) to stop within ``grace`` seconds."""
@@ -118,7 +120,8 @@ class Worker(threading.Thread):
             executors = [self._executor, self._next_executor]
             self._next_executor = None
         for executor in executors:
-            close_executor(executor)
+            if executor is not None:
+                executor.close()
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -163,7 +166,7 @@ class Worker(threading.Thread):
             else:
                 stopping = False
                 if self._next_executor is not None:
-                    close_executor(self._executor)
+                    self._executor.close()
                     self._executor, self._next_executor = self._next_executor, None
                 executor = self._executor
                 # Created under the lock: a stop() from now on finds it and interrupts it.
@@ -213,7 +216,7 @@ class Worker(threading.Thread):
             return
         except Exception as exc:
             _log.exception("daemon.run.failed", error=str(exc))
-            outcome = RunOutcome(self.current_run_id, "failed", EXIT_PARTIAL, error=repr(exc))
+            outcome = RunOutcome(self.current_run_id, "failed", ExitCode.PARTIAL, error=repr(exc))
         self._record(item, outcome, time.monotonic() - started)
 
     def _defer(self, item: WorkItem, why: str) -> None:
@@ -233,7 +236,7 @@ class Worker(threading.Thread):
         self.last_run = LastRun(
             item.kind, item.trigger, outcome.run_id, outcome.status, outcome.exit_code, finished
         )
-        level = _log.info if outcome.exit_code == 0 else _log.warning
+        level = _log.info if outcome.exit_code == ExitCode.OK else _log.warning
         level(
             "daemon.run.finished",
             run_id=outcome.run_id,

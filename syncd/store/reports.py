@@ -1,6 +1,7 @@
 """Read-only queries behind the operators' commands (`syncd ledger`, `runs`, `contact`, `status`).
 
-Everything here reads through a caller's connection (``with db.read() as conn``) and returns
+What the status report means for health is decided in :mod:`syncd.store.health`. Everything
+here reads through a caller's connection (``with db.read() as conn``) and returns
 plain dicts, so the CLI, the daemon's health endpoint and the benchmark share one query path.
 
 The ledger can hold millions of rows, so every ledger query is ``ORDER BY at, id`` with a
@@ -418,53 +419,3 @@ def status_report(
         links=link_counts(conn),
         mirror=mirror_counts(conn),
     )
-
-
-# --- health -----------------------------------------------------------------------------------
-
-EXIT_HEALTHY = 0
-EXIT_DEGRADED = 1
-EXIT_UNKNOWN = 3  # the database cannot be read: health cannot be told
-EXIT_DOWN = 4
-UNHEALTHY_RUN_STATUSES = ("failed", "held")
-
-
-@dataclass(frozen=True)
-class Health:
-    """The verdict of `syncd status`: ``healthy``, ``degraded`` or ``down``, with reasons."""
-
-    state: str
-    exit_code: int
-    problems: tuple[str, ...] = ()
-
-
-def evaluate_health(report: StatusReport) -> Health:
-    """Down (no live daemon) beats degraded (something needs an operator) beats healthy."""
-    problems: list[str] = []
-    down = False
-    stale = report.stale_after.total_seconds()
-    if not report.instances:
-        down = True
-        problems.append("no daemon has ever reported to this database (is `syncd run` running?)")
-    elif not report.live_instances:
-        down = True
-        freshest = report.instances[0]
-        problems.append(
-            f"no live daemon: the freshest heartbeat ({freshest['instance_id']} on "
-            f"{freshest['hostname']}) is {freshest['heartbeat_age_seconds']:.0f}s old "
-            f"(stale after {stale:.0f}s)"
-        )
-    elif report.leader is None and any(i["state"] != "starting" for i in report.live_instances):
-        problems.append("daemons are alive but none is the leader: nothing is syncing")
-    for state in ("failed", "held"):
-        if report.links.get(state):
-            problems.append(f"{report.links[state]} contact link(s) in state {state}")
-    for kind, run in report.last_runs.items():
-        if run is not None and run["status"] in UNHEALTHY_RUN_STATUSES:
-            reason = f": {run['error']}" if run.get("error") else ""
-            problems.append(f"the last {kind} run (#{run['id']}) ended {run['status']}{reason}")
-    if down:
-        return Health("down", EXIT_DOWN, tuple(problems))
-    if problems:
-        return Health("degraded", EXIT_DEGRADED, tuple(problems))
-    return Health("healthy", EXIT_HEALTHY)

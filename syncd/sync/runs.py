@@ -1,6 +1,6 @@
-"""The executor the daemon calls (``syncd.sync.runs:create_executor``), and the run API.
+"""The engine behind the run seam: :func:`create_executor`, which ``syncd run`` hands the daemon.
 
-:class:`EngineExecutor` is :class:`syncd.daemon.runner.RunExecutor` backed by the engine
+:class:`EngineExecutor` is a :class:`syncd.sync.seam.RunExecutor` backed by the engine
 (:mod:`syncd.sync.engine`): it holds the single-writer ``sync`` lease for the whole run
 (invariant 7), builds a Genesys client per run and runs the engine in its own event loop.
 ``syncd sync`` uses it too, so a foreground run and the daemon exclude each other.
@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from syncd.config import Settings
 from syncd.genesys.api import ContactsApi
@@ -20,11 +19,7 @@ from syncd.store.db import Database
 from syncd.sync.engine import AnyStop, Engine, Progress, RunReport, RunSpec
 from syncd.sync.executor import Hooks, PlanEntry, Stop
 from syncd.sync.options import EngineOptions
-
-if TYPE_CHECKING:
-    # The daemon owns the seam (RunRequest in, RunOutcome out); imported lazily at run time
-    # so that sync/ does not depend on daemon/ at import time.
-    from syncd.daemon.runner import RunOutcome, RunRequest
+from syncd.sync.seam import RunOutcome, RunRequest
 
 __all__ = ["Engine", "EngineExecutor", "RunReport", "RunSpec", "create_executor"]
 
@@ -37,7 +32,7 @@ ApiFactory = Callable[[], ContactsApi]
 
 
 class EngineExecutor:
-    """:class:`syncd.daemon.runner.RunExecutor` backed by the engine: holds the ``sync`` lease
+    """:class:`syncd.sync.seam.RunExecutor` backed by the engine: holds the ``sync`` lease
     for the run, builds a client per run, runs the engine in its own event loop."""
 
     def __init__(
@@ -71,8 +66,6 @@ class EngineExecutor:
         progress: Progress | None = None,
         on_plan: Callable[[PlanEntry], None] | None = None,
     ) -> RunOutcome:
-        from syncd.daemon.runner import RunOutcome
-
         report = self.run(
             request,
             trigger=trigger,
@@ -138,5 +131,5 @@ class EngineExecutor:
 
 
 def create_executor(*, settings: Settings, db: Database, instance_id: str) -> EngineExecutor:
-    """The daemon's factory (``syncd.sync.runs:create_executor``)."""
+    """The engine's :class:`syncd.sync.seam.ExecutorFactory`, used by ``syncd run``."""
     return EngineExecutor(settings, db, instance_id=instance_id)

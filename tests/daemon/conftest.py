@@ -1,7 +1,8 @@
 """Harness for `syncd run` as a real subprocess: config files, logs, polling with deadlines.
 
-The daemon runs ``python -m syncd`` with the test executor (``SYNCD_EXECUTOR``) and every
-period shortened through ``SYNCD_DAEMON_*``. Its JSON log lines go to a file the tests read.
+The daemon runs syncd's CLI with the test executor injected (``python -m tests.support.daemon``,
+or ``python -m syncd`` itself with ``engine=True``) and every period shortened through
+``SYNCD_DAEMON_*``. Its JSON log lines go to a file the tests read.
 The SQLite schema is created once per session with ``syncd db upgrade`` and copied per test.
 """
 
@@ -14,7 +15,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -33,13 +33,12 @@ from syncd.store.db import Database, open_database
 from syncd.store.requests import SyncRequest
 from syncd.store.schema import sync_runs
 from tests.conftest import require_postgres
+from tests.support.daemon import COMMAND, ENGINE_COMMAND
 
 ROOT = Path(__file__).resolve().parents[2]
-FAKE_EXECUTOR = "tests.daemon.fake_executor:create_executor"
 T = TypeVar("T")
 
 FAST_ENV = {
-    "SYNCD_EXECUTOR": FAKE_EXECUTOR,
     "SYNCD_DAEMON_HEARTBEAT_EVERY": "0.25",
     "SYNCD_DAEMON_LEADER_TTL": "1.5",
     "SYNCD_DAEMON_POLL_EVERY": "0.2",
@@ -112,10 +111,15 @@ def base_env(**overrides: str) -> dict[str, str]:
 
 
 def syncd(
-    config: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+    config: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    engine: bool = False,
 ) -> subprocess.CompletedProcess[str]:
+    """One syncd command; ``syncd run`` uses the test executor unless ``engine``."""
     return subprocess.run(
-        [sys.executable, "-m", "syncd", "--config", str(config), *args],
+        [*(ENGINE_COMMAND if engine else COMMAND), "--config", str(config), *args],
         cwd=ROOT,
         env=env or base_env(),
         capture_output=True,
@@ -188,13 +192,22 @@ class Harness:
     daemons: list[DaemonProcess] = field(default_factory=list)
 
     def start(
-        self, name: str = "daemon", *, wrap: tuple[str, ...] = (), **env: str
+        self,
+        name: str = "daemon",
+        *,
+        wrap: tuple[str, ...] = (),
+        engine: bool = False,
+        **env: str,
     ) -> DaemonProcess:
-        """Start `syncd run` (optionally through a wrapper command) with extra environment."""
+        """Start `syncd run` (optionally through a wrapper command) with extra environment.
+
+        The test executor performs the runs, or the real sync engine with ``engine=True``.
+        """
         log_path = self.tmp / f"{name}-{len(self.daemons)}.log"
         log = log_path.open("wb")
+        command = ENGINE_COMMAND if engine else COMMAND
         proc = subprocess.Popen(
-            [*wrap, sys.executable, "-m", "syncd", "--config", str(self.config), "run"],
+            [*wrap, *command, "--config", str(self.config), "run"],
             cwd=ROOT,
             env=base_env(**env),
             stdout=log,
@@ -206,9 +219,9 @@ class Harness:
         return daemon
 
     def syncd(
-        self, *args: str, timeout: float = 60, **env: str
+        self, *args: str, timeout: float = 60, engine: bool = False, **env: str
     ) -> subprocess.CompletedProcess[str]:
-        return syncd(self.config, *args, env=base_env(**env), timeout=timeout)
+        return syncd(self.config, *args, env=base_env(**env), timeout=timeout, engine=engine)
 
     def database(self) -> Database:
         return open_database(self.url)

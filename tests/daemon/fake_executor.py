@@ -1,4 +1,4 @@
-"""A test double of the sync engine's executor, injected with ``SYNCD_EXECUTOR``.
+"""A test double of the sync engine's executor (``python -m tests.support.daemon`` injects it).
 
 It does what the real executor must do around a run, and nothing of a sync: it holds the
 ``"sync"`` lease, records a real ``sync_runs`` row (kind, trigger, instance, times, status),
@@ -23,13 +23,18 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from syncd.config import Settings
-from syncd.daemon.runner import RunOutcome, RunRequest, StopEvent, Trigger
+from syncd.exit_codes import ExitCode
 from syncd.logs import get_logger
 from syncd.store import leases
 from syncd.store.db import Database
 from syncd.store.schema import sync_requests, sync_runs
+from syncd.sync.seam import RunOutcome, RunRequest, StopEvent, Trigger
 
-_STATUS = {0: "succeeded", 1: "partial", 3: "held"}
+_STATUS: dict[int, str] = {
+    ExitCode.OK: "succeeded",
+    ExitCode.PARTIAL: "partial",
+    ExitCode.HELD: "held",
+}
 _log = get_logger("tests.fake_executor")
 
 
@@ -51,7 +56,7 @@ class FakeExecutor:
         started: Callable[[int], None],
     ) -> RunOutcome:
         seconds = float(os.environ.get("SYNCD_TEST_RUN_SECONDS", "0.2"))
-        exit_code, boom = 0, False
+        exit_code, boom = int(ExitCode.OK), False
         for item in request.external_ids:
             key, _, value = item.partition("=")
             if key == "sleep" or (key == "sleep-once" and not self._attempted(request)):
@@ -81,7 +86,7 @@ class FakeExecutor:
             if stopped:
                 remaining = stop.remaining()
                 self._finish(run_id, "interrupted", f"stop requested; {remaining:.1f}s left")
-                return RunOutcome(int(run_id), "interrupted", 1)
+                return RunOutcome(int(run_id), "interrupted", ExitCode.PARTIAL)
             status = _STATUS.get(exit_code, "failed")
             self._finish(run_id, status, None)
             return RunOutcome(int(run_id), status, exit_code)

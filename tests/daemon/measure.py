@@ -24,21 +24,22 @@ from sqlalchemy.engine import make_url
 
 from syncd.store import migrate, requests
 from syncd.store.db import open_database
-from tests.daemon.conftest import FAKE_EXECUTOR, ROOT, DaemonProcess, write_config
+from tests.daemon.conftest import ROOT, DaemonProcess, write_config
+from tests.support.daemon import COMMAND
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SYNCD_", "NOTIFY_"))}
-    env.update(PYTHONPATH=str(ROOT), SYNCD_EXECUTOR=FAKE_EXECUTOR)
+    env.update(PYTHONPATH=str(ROOT))
     return env
 
 
 def _start(config: Path, log: Path) -> DaemonProcess:
     out = log.open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "syncd", "--config", str(config), "run"],
+        [*COMMAND, "--config", str(config), "run"],
         cwd=ROOT,
         env=_env(),
         stdout=out,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import signal
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
+from syncd.exit_codes import ExitCode
 from syncd.store import leases, requests
 from tests.daemon.conftest import Harness, assert_no_overlap, eventually, wait_request, write_config
 
@@ -81,7 +82,7 @@ def test_resync_wait_without_a_daemon_says_so_and_queues_nothing(harness: Harnes
     t0 = time.monotonic()
     result = harness.syncd("resync", "--wait")
     assert time.monotonic() - t0 < 15
-    assert result.returncode == 75
+    assert result.returncode == ExitCode.NO_DAEMON
     assert "no syncd daemon has ever run against this database" in result.stderr
     assert "nothing was queued" in result.stderr
     db = harness.database()
@@ -104,7 +105,7 @@ def test_resync_wait_gives_up_when_the_daemon_dies(harness: Harness) -> None:
     daemon.wait_exit()
     t0 = time.monotonic()
     result = harness.syncd("resync", "--wait", timeout=30)
-    assert result.returncode == 75
+    assert result.returncode == ExitCode.NO_DAEMON
     assert time.monotonic() - t0 < 15
     assert "no syncd daemon is running" in result.stdout + result.stderr
 
@@ -180,13 +181,6 @@ def test_refuses_an_old_schema_and_upgrades_when_configured(harness: Harness) ->
     daemon.wait_for("daemon.started")
 
 
-def test_an_unknown_executor_factory_is_a_clear_error(harness: Harness) -> None:
-    result = harness.syncd("run", SYNCD_EXECUTOR="tests.daemon.nowhere:create_executor")
-    assert result.returncode == 2
-    assert "cannot load the executor factory" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
 def test_second_daemon_on_sqlite_waits_as_standby(harness: Harness) -> None:
     write_config(harness.config, harness.url, incremental_every="1s")
     first = harness.start("first")
@@ -201,12 +195,14 @@ def test_second_daemon_on_sqlite_waits_as_standby(harness: Harness) -> None:
     # A clean stop releases the leadership: the standby takes over at its next heartbeat.
     first.signal(signal.SIGTERM)
     assert first.wait_exit() == 0
-    stopped_at = datetime.now(UTC)
+    # Measured by the first daemon itself: the process can take a while to exit after it has
+    # released the lease, and the standby need not wait for that.
+    asked_to_stop = datetime.fromisoformat(first.wait_for("daemon.stop.requested")["timestamp"])
     second.wait_for("daemon.leader.elected", timeout=10)
     second_id = second.wait_for("daemon.starting")["instance_id"]
     eventually(lambda: _count(harness, instance_id=second_id), 15, "runs by the new leader")
     assert all(
-        r["started_at"] >= stopped_at.replace(microsecond=0)
+        r["started_at"] >= asked_to_stop.replace(microsecond=0)
         for r in _count(harness, instance_id=second_id)
     )
     assert_no_overlap(harness.runs())

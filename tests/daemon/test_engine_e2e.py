@@ -1,4 +1,4 @@
-"""End to end with the real engine: `syncd run` (default executor) against an emulator process.
+"""End to end with the real engine: `syncd run` (the engine's executor) against an emulator process.
 
 SIGTERM in the middle of the first run exits 0; the next start finishes the work, and the
 emulator holds every contact exactly once, created by exactly one POST each.
@@ -95,10 +95,6 @@ def _posts(url: str) -> int:
 def test_sigterm_mid_run_then_restart_finishes_without_duplicates(
     harness: Harness, emulator: str
 ) -> None:
-    try:
-        from syncd.sync.runs import create_executor  # noqa: F401
-    except ImportError:
-        pytest.skip("the sync engine (syncd.sync.runs) is not in this tree yet")
     _configure(harness, emulator)
     db = harness.database()
     try:
@@ -106,8 +102,7 @@ def test_sigterm_mid_run_then_restart_finishes_without_duplicates(
             conn.execute(sa.insert(crm_contacts), [person(f"E-{i:04}") for i in range(N)])
     finally:
         db.dispose()
-    # SYNCD_EXECUTOR="" means the default factory: the real engine.
-    daemon = harness.start("first", SYNCD_EXECUTOR="")
+    daemon = harness.start("first", engine=True)  # `python -m syncd run`: the real engine
     daemon.wait_for("daemon.started", timeout=30)
     eventually(lambda: len(_contacts(emulator)) >= 20, 30, "the first creates")
     daemon.signal(signal.SIGTERM)
@@ -117,10 +112,10 @@ def test_sigterm_mid_run_then_restart_finishes_without_duplicates(
     finished = daemon.wait_for("daemon.run.finished")
     assert finished["status"] == "interrupted"
 
-    again = harness.start("second", SYNCD_EXECUTOR="")
+    again = harness.start("second", engine=True)
     again.wait_for("daemon.started", timeout=30)
     eventually(lambda: len(_contacts(emulator)) == N, 60, "all contacts")
-    result = harness.syncd("resync", "--wait", timeout=60, SYNCD_EXECUTOR="")
+    result = harness.syncd("resync", "--wait", timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     ids = collections.Counter(c.get("externalId") for c in _contacts(emulator))
     assert len(ids) == N

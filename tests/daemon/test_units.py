@@ -1,22 +1,23 @@
-"""Small pieces of the daemon: settings, factory loading, scheduler, signals, resync client."""
+"""Small pieces of the daemon: settings, scheduler, signals, the resync client."""
 
 from __future__ import annotations
 
 import signal
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
+from typing import Any
 
 import pytest
 
 from syncd.config import SyncSettings, parse_settings
 from syncd.daemon import resync
-from syncd.daemon.runner import DEFAULT_EXECUTOR_FACTORY, load_factory
 from syncd.daemon.scheduler import INCREMENTAL, Scheduler
 from syncd.daemon.settings import DaemonSettings, daemon_settings, metrics_settings
-from syncd.daemon.signals import Signals
-from syncd.errors import ConfigError, UserError
+from syncd.daemon.signals import HANDLED, Signals
+from syncd.errors import ConfigError
+from syncd.exit_codes import ExitCode
 from syncd.store import requests, status
 from syncd.store.db import Database
 
@@ -54,46 +55,6 @@ def test_metrics_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
         metrics_settings(SETTINGS)
 
 
-def test_load_factory(monkeypatch: pytest.MonkeyPatch) -> None:
-    factory = load_factory("tests.daemon.fake_executor:create_executor")
-    assert callable(factory)
-    monkeypatch.setenv("SYNCD_EXECUTOR", "tests.daemon.fake_executor:create_executor")
-    assert load_factory() is factory
-    with pytest.raises(UserError, match="must be 'module:callable'"):
-        load_factory("tests.daemon.fake_executor")
-    with pytest.raises(UserError, match="has no callable 'nothing'"):
-        load_factory("tests.daemon.fake_executor:nothing")
-    with pytest.raises(UserError, match=r"module 'tests\.daemon\.absent' not found"):
-        load_factory("tests.daemon.absent:create")
-
-
-def test_default_factory_missing_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib
-
-    real = importlib.import_module
-
-    def fake_import(name: str, package: str | None = None) -> object:
-        if name == "syncd.sync.runs":
-            raise ModuleNotFoundError(name="syncd.sync.runs")
-        return real(name, package)
-
-    monkeypatch.setattr(importlib, "import_module", fake_import)
-    with pytest.raises(UserError, match="the sync engine is not available in this installation"):
-        load_factory(DEFAULT_EXECUTOR_FACTORY)
-
-
-def test_a_broken_import_inside_the_factory_module_is_not_hidden(tmp_path: Path) -> None:
-    import sys
-
-    (tmp_path / "broken_factory_mod.py").write_text("import not_a_module_xyz\n")
-    sys.path.insert(0, str(tmp_path))
-    try:
-        with pytest.raises(ModuleNotFoundError, match="not_a_module_xyz"):
-            load_factory("broken_factory_mod:create")
-    finally:
-        sys.path.remove(str(tmp_path))
-
-
 def test_scheduler_jobs_and_liveness() -> None:
     sched = Scheduler()
     fired: list[str] = []
@@ -126,7 +87,10 @@ def test_scheduler_jobs_and_liveness() -> None:
     assert not sched.alive()
 
 
-def test_signals_are_delivered_through_the_pipe() -> None:
+def test_signals_are_delivered_through_the_pipe_and_the_handlers_restored() -> None:
+    # Whatever the handlers were before (SIGHUP is ignored under nohup, SIGINT in a
+    # background job), closing puts exactly those back.
+    before = {sig: signal.getsignal(sig) for sig in HANDLED}
     sigs = Signals()
     sigs.install()
     try:
@@ -136,25 +100,39 @@ def test_signals_are_delivered_through_the_pipe() -> None:
         assert sigs.wait(1) == [signal.SIGHUP, signal.SIGTERM]
     finally:
         sigs.close()
-    assert signal.getsignal(signal.SIGHUP) == signal.SIG_DFL
+    assert {sig: signal.getsignal(sig) for sig in HANDLED} == before
 
 
-def test_follow_returns_the_exit_code(db: Database) -> None:
+class Steps:
+    """The follower's clock and sleep: each pause moves time on and plays the next step."""
+
+    def __init__(self, *steps: Callable[[], object]) -> None:
+        self.now = 0.0
+        self.steps = list(steps)
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        if self.steps:
+            self.steps.pop(0)()
+
+
+def _follow(steps: Steps, **how: Any) -> resync.Follow:
+    return resync.Follow(poll=0.25, clock=steps.clock, sleep=steps.sleep, **how)
+
+
+def test_follow_prints_each_change_and_returns_the_exit_code(db: Database) -> None:
     rid = requests.create(db, "incremental")
     status.register(db, instance_id="d", hostname="h", pid=1, version="1")
     out: list[str] = []
-    how = resync.Follow(stale_after=timedelta(seconds=30), poll=0.01, echo=out.append)
-
-    def daemon() -> None:
-        time.sleep(0.1)
-        assert requests.claim_next(db, "d")
-        time.sleep(0.1)
-        requests.finish(db, rid, status="done", exit_code=3)
-
-    t = threading.Thread(target=daemon)
-    t.start()
-    assert resync.follow(db, rid, how) == 3
-    t.join()
+    steps = Steps(
+        lambda: requests.claim_next(db, "d"),
+        lambda: requests.finish(db, rid, status="done", exit_code=ExitCode.HELD),
+    )
+    how = _follow(steps, stale_after=timedelta(seconds=30), echo=out.append)
+    assert resync.follow(db, rid, how) == ExitCode.HELD
     assert out == [
         f"request #{rid}: pending",
         f"request #{rid}: running (daemon h pid 1)",
@@ -165,8 +143,8 @@ def test_follow_returns_the_exit_code(db: Database) -> None:
 def test_follow_gives_up_and_cancels_when_nobody_is_alive(db: Database) -> None:
     rid = requests.create(db, "incremental")
     out: list[str] = []
-    how = resync.Follow(stale_after=timedelta(seconds=0.2), poll=0.02, echo=out.append)
-    assert resync.follow(db, rid, how) == resync.EXIT_NO_DAEMON
+    how = _follow(Steps(), stale_after=timedelta(seconds=1), echo=out.append)
+    assert resync.follow(db, rid, how) == ExitCode.NO_DAEMON
     req = requests.get(db, rid)
     assert req
     assert req.status == "cancelled"
@@ -178,9 +156,11 @@ def test_follow_times_out(db: Database) -> None:
     status.register(db, instance_id="d", hostname="h", pid=1, version="1")
     rid = requests.create(db, "incremental")
     out: list[str] = []
-    how = resync.Follow(stale_after=timedelta(seconds=30), timeout=0.2, poll=0.02, echo=out.append)
-    assert resync.follow(db, rid, how) == resync.EXIT_NO_DAEMON
-    assert "timed out after 0.2s" in out
+    steps = Steps()
+    how = _follow(steps, stale_after=timedelta(seconds=30), timeout=2, echo=out.append)
+    assert resync.follow(db, rid, how) == ExitCode.NO_DAEMON
+    assert "timed out after 2s" in out
+    assert steps.now == 2.0  # gave up at the deadline, not a poll later
     req = requests.get(db, rid)
     assert req
     assert req.status == "cancelled"

@@ -12,14 +12,15 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from syncd.daemon.runner import RunOutcome, RunRequest, StopEvent, Trigger
 from syncd.daemon.work import RunQueue
 from syncd.daemon.worker import Worker
 from syncd.errors import LockHeldError
+from syncd.exit_codes import ExitCode
 from syncd.logs import get_logger
 from syncd.store import requests
 from syncd.store.db import Database
 from syncd.store.schema import sync_runs
+from syncd.sync.seam import RunOutcome, RunRequest, StopEvent, Trigger
 from tests.daemon.conftest import eventually, wait_request
 
 _log = get_logger("tests.executor")
@@ -69,10 +70,44 @@ class ScriptedExecutor:
         started(self.next_run_id)
         _log.info("executor.working")
         step = self.script.pop(0) if self.script else None
-        return step(call) if step else RunOutcome(self.next_run_id, "succeeded", 0)
+        return step(call) if step else RunOutcome(self.next_run_id, "succeeded", ExitCode.OK)
 
     def close(self) -> None:
         self.closed = True
+
+
+class Leader:
+    """The worker's ``is_leader``, which also counts how often the worker asked.
+
+    The worker asks once at the start of every iteration, so after :meth:`next_iterations`
+    returns, every iteration begun before the call has finished: a test can tell that
+    nothing happened without sleeping.
+    """
+
+    def __init__(self) -> None:
+        self._leading = True
+        self._asked = 0
+        self._changed = threading.Condition()
+
+    def __call__(self) -> bool:
+        with self._changed:
+            self._asked += 1
+            self._changed.notify_all()
+            return self._leading
+
+    def set(self) -> None:
+        self._leading = True
+
+    def clear(self) -> None:
+        self._leading = False
+
+    def next_iterations(self, count: int, wake: RunQueue, timeout: float = 5) -> None:
+        """Wait until the worker has started ``count`` more iterations."""
+        with self._changed:
+            target = self._asked + count
+            while self._asked < target:
+                wake.wake()  # no need to sit out the poll period
+                assert self._changed.wait(timeout), "the worker stopped iterating"
 
 
 @dataclass
@@ -80,20 +115,19 @@ class World:
     db: Database
     queue: RunQueue
     executor: ScriptedExecutor
-    leader: threading.Event
+    leader: Leader
     worker: Worker
 
 
 @pytest.fixture
 def world(db: Database) -> Iterator[World]:
-    queue, executor, leader = RunQueue(), ScriptedExecutor(db), threading.Event()
-    leader.set()
+    queue, executor, leader = RunQueue(), ScriptedExecutor(db), Leader()
     worker = Worker(
         db=db,
         queue=queue,
         instance_id="me",
         executor=executor,
-        is_leader=leader.is_set,
+        is_leader=leader,
         fence=lambda: None,
         poll_every=0.05,
         retry_every=0.2,
@@ -112,10 +146,10 @@ def _request_status(db: Database, rid: int) -> str | None:
 
 def test_scheduled_and_manual_work_run_serially_manual_first(world: World) -> None:
     world.leader.clear()
-    time.sleep(0.2)  # let the worker finish the iteration it started as leader
+    world.leader.next_iterations(1, world.queue)  # the iteration begun as leader is over
     world.queue.put("incremental", "schedule")
     rid = requests.create(world.db, "targeted", external_ids=["x"])
-    time.sleep(0.2)
+    world.leader.next_iterations(2, world.queue)  # a whole iteration saw the work, as standby
     assert world.executor.calls == []  # a standby runs nothing and claims nothing
     assert _request_status(world.db, rid) == "pending"
     world.queue.put("incremental", "schedule")
@@ -168,19 +202,21 @@ def test_interrupt_reaches_the_executor_and_requeues_the_request(world: World) -
 
     def slow(call: Call) -> RunOutcome:
         assert call.stop.wait(10)
-        seen.append(call.stop.remaining())
-        return RunOutcome(1, "interrupted", 1)
+        seen.append(call.stop.deadline)
+        return RunOutcome(1, "interrupted", ExitCode.PARTIAL)
 
     world.executor.script.append(slow)
     rid = requests.create(world.db, "full")
     eventually(lambda: world.executor.calls, 5, "the run to start")
     world.leader.clear()  # as when leadership is lost: the run is interrupted
+    before = time.monotonic()
     world.worker.interrupt(7.0)
+    after = time.monotonic()
     req = wait_request(world.db, rid, "pending", timeout=5)
     assert req.run_id == 1
-    assert seen
-    assert seen[0] is not None
-    assert 5 < seen[0] <= 7  # the deadline travelled with the stop event
+    (deadline,) = seen
+    assert deadline is not None
+    assert before + 7 <= deadline <= after + 7  # the grace travelled with the stop event
 
 
 def test_replaced_executor_serves_the_next_run_and_the_old_one_is_closed(world: World) -> None:
@@ -226,12 +262,14 @@ def test_queue_coalesces_ticks_per_kind() -> None:
 
 
 def test_stop_event_deadline() -> None:
-    stop = StopEvent()
+    now = [100.0]
+    stop = StopEvent(clock=lambda: now[0])
     assert stop.remaining() is None
     stop.stop(5)
-    first = stop.deadline
+    assert stop.deadline == 105.0
+    now[0] += 1
     stop.stop(100)  # a second request never extends the first deadline
-    assert stop.deadline == first
-    remaining = stop.remaining()
-    assert remaining is not None
-    assert 4 < remaining <= 5
+    assert stop.deadline == 105.0
+    assert stop.remaining() == 4.0
+    now[0] += 10
+    assert stop.remaining() == 0.0  # never negative

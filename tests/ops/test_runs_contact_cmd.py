@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from syncd.exit_codes import ExitCode
 from tests.ops.conftest import Invoke, Rows, Story, utcnow
 
 COUNTERS = ("created", "updated", "deleted", "unchanged", "adopted", "failed", "held", "rejected")
@@ -135,9 +136,9 @@ def test_runs_show_table(invoke: Invoke, story: Story) -> None:
     assert "held 1" in out
 
 
-def test_runs_show_unknown_run_exits_2(invoke: Invoke, story: Story) -> None:
+def test_runs_show_unknown_run_exits_not_found(invoke: Invoke, story: Story) -> None:
     result = invoke("runs", "show", "999999")
-    assert result.exit_code == 2
+    assert result.exit_code == ExitCode.NOT_FOUND
     assert result.stderr.strip() == (
         "syncd: error: no run with id 999999; `syncd runs` lists the recent runs"
     )
@@ -202,14 +203,14 @@ def test_contact_limit(invoke: Invoke, story: Story) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["table", "json"])
-def test_contact_not_found_exits_1(invoke: Invoke, story: Story, fmt: str) -> None:
+def test_contact_not_found_exits_not_found(invoke: Invoke, story: Story, fmt: str) -> None:
     result = invoke("contact", "nobody", "--format", fmt)
-    assert result.exit_code == 1
+    assert result.exit_code == ExitCode.NOT_FOUND
     assert result.stdout == ""
     assert "no contact with external id 'nobody'" in result.stderr
 
 
 def test_contact_not_found_hints_at_a_genesys_id(invoke: Invoke, story: Story) -> None:
     result = invoke("contact", "g-b")
-    assert result.exit_code == 1
+    assert result.exit_code == ExitCode.NOT_FOUND
     assert "'g-b' is the Genesys id of external id 'B'" in result.stderr

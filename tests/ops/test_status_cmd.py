@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from syncd.exit_codes import ExitCode
 from tests.ops.conftest import Invoke, Rows, make_invoke, utcnow, write_config
 
 
@@ -147,10 +148,10 @@ def test_live_daemon_without_leader_is_degraded(invoke: Invoke, rows: Rows) -> N
     assert [i["alive"] for i in report["daemon"]["instances"]] == [True, False]
 
 
-def test_unreachable_database_exits_3(tmp_path: Path) -> None:
+def test_unreachable_database_exits_database_unavailable(tmp_path: Path) -> None:
     config = write_config(tmp_path / "c.toml", "postgresql+psycopg://nobody@127.0.0.1:1/none")
     result = make_invoke(config)("status")
-    assert result.exit_code == 3
+    assert result.exit_code == ExitCode.DATABASE_UNAVAILABLE
     assert result.stderr.startswith("syncd: error: cannot read the database")
 
 

@@ -1,4 +1,4 @@
-"""Manual requests and daemon status rows, on both backends."""
+"""Manual requests (`sync_requests`) and daemon status rows (`daemon_status`), on both backends."""
 
 from __future__ import annotations
 
