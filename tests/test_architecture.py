@@ -64,7 +64,6 @@ def test_syncd_has_no_import_cycle() -> None:
     assert not cycles, "import cycles (imports that run, lazy included):\n" + "\n".join(report)
 
 
-@pytest.mark.skip(reason="layers declare their __all__ in a later step")
 def test_layers_import_only_each_others_public_surface() -> None:
     problems = surface_violations(read_imports(ROOT, "syncd"), doc_layers())
     assert not problems, "imports of what a layer's __all__ does not name:\n" + bullet_list(

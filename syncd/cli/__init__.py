@@ -23,6 +23,8 @@ from syncd.logs import scrub
 if TYPE_CHECKING:
     from syncd.sync.seam import ExecutorFactory
 
+__all__ = ["main"]
+
 # Commands load their module on first use, so `syncd emulator` does not import SQLAlchemy
 # and a broken command module cannot break the others.
 LAZY_COMMANDS: dict[str, tuple[str, str]] = {

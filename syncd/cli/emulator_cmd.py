@@ -92,8 +92,7 @@ def emulator(
     The API is under /api/v2, the token endpoint is POST /oauth/token, and /__emulator/
     shows and steers its state (see docs/emulator.md).
     """
-    from syncd.emulator import EmulatorConfig
-    from syncd.emulator.serve import run_forever
+    from syncd.emulator import EmulatorConfig, run_forever
 
     configure_logging(
         level=app.log_level or "info",

@@ -91,26 +91,23 @@ def fail(message: str, code: ExitCode) -> click.exceptions.Exit:
     return click.exceptions.Exit(code)
 
 
-def friendly_errors(
-    database_error_code: ExitCode = ExitCode.PARTIAL,
-) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Turn syncd errors into one line and an exit code (``USAGE`` for a UserError)."""
+def friendly_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn syncd errors into one line and their exit code: ``USAGE`` for a UserError,
+    ``DATABASE_UNAVAILABLE`` when the database cannot be read (the same in every command),
+    ``PARTIAL`` for any other syncd error."""
 
-    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
-        @functools.wraps(fn)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            try:
-                return fn(*args, **kwargs)
-            except UserError as exc:
-                raise fail(str(exc), exc.exit_code) from None
-            except DatabaseError as exc:
-                raise fail(str(exc), database_error_code) from None
-            except SyncdError as exc:
-                raise fail(str(exc), ExitCode.PARTIAL) from None
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except UserError as exc:
+            raise fail(str(exc), exc.exit_code) from None
+        except DatabaseError as exc:
+            raise fail(str(exc), ExitCode.DATABASE_UNAVAILABLE) from None
+        except SyncdError as exc:
+            raise fail(str(exc), ExitCode.PARTIAL) from None
 
-        return wrapper
-
-    return decorate
+    return wrapper
 
 
 def open_database(app: AppContext) -> Database:

@@ -34,7 +34,7 @@ _LINK_HIDDEN = ("external_id", "synced_content", "synced_hash", "rejected_hash")
 )
 @format_option(("table", "json"))
 @pass_app
-@friendly_errors()
+@friendly_errors
 def contact_cmd(app: AppContext, external_id: str, limit: int, fmt: str) -> None:
     """Everything syncd knows about one CRM contact: mirror row, link and ledger history.
 

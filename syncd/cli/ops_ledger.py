@@ -80,7 +80,7 @@ def ledger_settings(app: AppContext) -> LedgerSettings:
 )
 @format_option(ALL_FORMATS)
 @click.pass_context
-@friendly_errors()
+@friendly_errors
 def ledger_cmd(
     ctx: click.Context,
     since: datetime | None,
@@ -153,7 +153,7 @@ def ledger_cmd(
 @click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
 @format_option(("table", "json"), default="table")
 @pass_app
-@friendly_errors()
+@friendly_errors
 def prune_cmd(
     app: AppContext, older_than: timedelta | None, batch_size: int | None, dry_run: bool, fmt: str
 ) -> None:

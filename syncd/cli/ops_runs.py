@@ -162,7 +162,7 @@ RUNS_COMPACT = (
 )
 @format_option(ALL_FORMATS)
 @click.pass_context
-@friendly_errors()
+@friendly_errors
 def runs_cmd(
     ctx: click.Context, limit: int, kinds: tuple[str, ...], statuses: tuple[str, ...], fmt: str
 ) -> None:
@@ -220,7 +220,7 @@ ERRORS_TABLE = (
 )
 @format_option(("table", "json"))
 @pass_app
-@friendly_errors()
+@friendly_errors
 def show_cmd(app: AppContext, run_id: int, limit: int, fmt: str) -> None:
     """One run: counters, its ledger entries, and its errors grouped by reason.
 

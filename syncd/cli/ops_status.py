@@ -51,7 +51,7 @@ DEFAULT_STALE_AFTER = timedelta(seconds=120)
 )
 @format_option(("table", "json"))
 @pass_app
-@friendly_errors(database_error_code=ExitCode.DATABASE_UNAVAILABLE)
+@friendly_errors
 def status_cmd(app: AppContext, stale_after: timedelta, fmt: str) -> None:
     """Daemon liveness, leader, last runs, schedule, requests and sync state.
 

@@ -22,8 +22,7 @@ from rich.table import Table
 
 from syncd.cli.context import AppContext, pass_app
 from syncd.store import migrate
-from syncd.sync.executor import PlanEntry
-from syncd.sync.runs import EngineExecutor, RunReport
+from syncd.sync.runs import EngineExecutor, PlanEntry, RunReport
 from syncd.sync.seam import RunRequest
 
 PLAN_PRINT_LIMIT = 10_000

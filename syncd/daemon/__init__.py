@@ -1,5 +1,8 @@
 """The daemon (`syncd run`): scheduler, manual resyncs, leader election, systemd integration.
 
-See docs/daemon.md. Nothing is imported here, so that ``syncd.config`` can import
-``syncd.daemon.settings`` cheaply.
+See docs/daemon.md. The CLI uses three modules: ``service`` (the ``Daemon``), ``resync``
+(asking a running daemon for a run) and ``settings``. Nothing is imported eagerly, so
+``syncd resync`` does not load the scheduler.
 """
+
+__all__ = ["resync", "service", "settings"]

@@ -8,7 +8,7 @@ from syncd.emulator.app import create_app
 from syncd.emulator.clock import Clock, ManualClock, SystemClock
 from syncd.emulator.config import EmulatorConfig
 from syncd.emulator.pipeline import LostAcknowledgement
-from syncd.emulator.serve import EmulatorServer
+from syncd.emulator.serve import EmulatorServer, run_forever
 from syncd.emulator.state import Emulator
 
 __all__ = [
@@ -20,4 +20,5 @@ __all__ = [
     "ManualClock",
     "SystemClock",
     "create_app",
+    "run_forever",
 ]

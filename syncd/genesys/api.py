@@ -15,6 +15,10 @@ from typing import Any, Literal, Protocol
 from syncd.errors import ApiError
 from syncd.model import Contact, RemoteContact, WriteResult
 
+TOKEN_ROUTE = "/oauth/token"
+"""The ``route`` of errors raised by the login service: no token means no call can succeed,
+so the engine ends a run instead of failing every row the same way."""
+
 
 @dataclass(frozen=True, slots=True)
 class Page:

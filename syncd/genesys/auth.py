@@ -23,6 +23,7 @@ import httpx
 from pydantic import SecretStr
 
 from syncd.errors import ApiAuthError, ApiProtocolError, ApiUnavailableError
+from syncd.genesys.api import TOKEN_ROUTE
 from syncd.genesys.metrics import ClientMetrics
 from syncd.genesys.responses import correlation_id, server_message
 from syncd.genesys.retry import TRANSIENT_STATUSES, RetryPolicy
@@ -46,9 +47,6 @@ class _Token:
 def refresh_margin(lifetime: float) -> float:
     """How long before expiry to renew: 10% of the lifetime, at least 60 s, at most half."""
     return min(max(60.0, 0.1 * lifetime), 0.5 * lifetime)
-
-
-TOKEN_ROUTE = "/oauth/token"  # the ``route`` of errors raised by the login service
 
 
 def _again(failure: ApiUnavailableError) -> ApiUnavailableError:

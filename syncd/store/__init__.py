@@ -3,4 +3,25 @@
 from syncd.store.db import Database, open_database
 from syncd.store.schema import metadata
 
-__all__ = ["Database", "metadata", "open_database"]
+# The package's own names, then the repositories other layers use (one module per table or
+# concern; see docs/architecture.md).
+__all__ = [
+    "Database",
+    "changes",
+    "db",
+    "health",
+    "leases",
+    "ledger",
+    "links",
+    "metadata",
+    "migrate",
+    "mirror",
+    "open_database",
+    "reports",
+    "requests",
+    "retention",
+    "runs",
+    "schema",
+    "snapshot",
+    "status",
+]

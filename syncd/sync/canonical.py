@@ -35,7 +35,7 @@ _EMAIL_RE = re.compile(
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
 )
 # C0 controls and DEL; tab, CR and LF are allowed (a quoted CSV field may span lines).
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class RejectedRow(InputError):
@@ -90,7 +90,7 @@ def _control_characters(raw: RawContact) -> list[str]:
     fields += [("phoneNumbers", kind) for _, kind in raw.phone_numbers]
     found: list[str] = []
     for name, value in fields:
-        if isinstance(value, str) and _CONTROL_RE.search(value.strip(" \t\r\n")):
+        if isinstance(value, str) and CONTROL_CHARS.search(value.strip(" \t\r\n")):
             message = f"{name}: contains control characters"
             if message not in found:
                 found.append(message)

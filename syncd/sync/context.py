@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from syncd.errors import ApiAuthError, ApiError, ApiRateLimitedError, ApiUnavailableError
-from syncd.genesys.auth import TOKEN_ROUTE
+from syncd.genesys.api import TOKEN_ROUTE
 from syncd.store.db import Database
 from syncd.store.ledger import Entry
 from syncd.sync.options import EngineOptions

@@ -13,7 +13,6 @@ in a temporary table of the database (see :class:`syncd.store.mirror.MirrorImpor
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from syncd.logs import get_logger
 from syncd.model import Contact
 from syncd.store.db import Database
 from syncd.store.mirror import MirrorImport, MirrorRow, TombstonePlan
-from syncd.sync.canonical import RawContact, RejectedRow, normalize
+from syncd.sync.canonical import CONTROL_CHARS, RawContact, RejectedRow, normalize
 from syncd.sync.import_formats import Format, ImportFileError, ParsedRow, read_rows
 
 __all__ = [
@@ -40,7 +39,6 @@ log = get_logger("syncd.mirror")
 
 DEFAULT_BATCH_SIZE = 2000
 # Control characters other than tab, CR and LF; canonical.normalize does not check every field.
-CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)

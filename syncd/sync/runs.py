@@ -21,7 +21,7 @@ from syncd.sync.executor import Hooks, PlanEntry, Stop
 from syncd.sync.options import EngineOptions
 from syncd.sync.seam import RunOutcome, RunRequest
 
-__all__ = ["Engine", "EngineExecutor", "RunReport", "RunSpec", "create_executor"]
+__all__ = ["Engine", "EngineExecutor", "PlanEntry", "RunReport", "RunSpec", "create_executor"]
 
 # The single-writer lease of a run: EngineOptions.sync_lease_ttl (20 s by default), short so
 # that after a kill -9 the next leader's first run waits at most that long; renewed well

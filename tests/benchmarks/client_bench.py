@@ -45,7 +45,7 @@ from tests.support.emulator import (
 
 @dataclass(frozen=True)
 class Scale:
-    """Knobs of one benchmark run (full, quick, or tiny for the smoke test)."""
+    """Knobs of one benchmark run (full, quick, or the CI size)."""
 
     a_rpm: int = 600
     a_creates: int = 300

@@ -12,7 +12,8 @@ file only picks their sizes and turns their figures into rows.
 
 Sizes: *full* is the issues' sizes (10 to 30 minutes), ``--quick`` a few minutes, ``--ci`` a
 smoke run (well under 3 minutes on 2 cores) whose verdicts are informational: it exists so the
-suite cannot rot, and ``tests/benchmarks/test_suite_ci.py`` runs it in the plain test suite.
+suite cannot rot, and ``tests/benchmarks/test_suite_ci.py`` runs it (marker ``benchmark``, a
+step of its own in ``.ci/run``).
 
 Every row: name, figure, target, verdict (``meets`` / ``misses``; ``reported`` when no target
 was set), and the size it was measured at. Under the table: the machine (CPU count, date), the

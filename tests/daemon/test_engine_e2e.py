@@ -8,67 +8,37 @@ from __future__ import annotations
 
 import collections
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
+from syncd.emulator import EmulatorConfig
 from syncd.store.schema import crm_contacts
-from tests.daemon.conftest import ROOT, Harness, eventually
-from tests.sync.conftest import CLIENT_ID, CLIENT_SECRET, person
+from tests.daemon.conftest import Harness, eventually
+from tests.support.emulator import CLIENT_ID, CLIENT_SECRET, EmulatorProcess
+from tests.sync.conftest import person
 
 pytestmark = pytest.mark.slow
 N = 300
 
 
 @pytest.fixture
-def emulator() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "syncd",
-            "emulator",
-            "--port",
-            "0",
-            "--latency-ms",
-            "100",
-            "--requests-per-minute",
-            "100000",
-            "--client-id",
-            CLIENT_ID,
-            "--client-secret",
-            CLIENT_SECRET,
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert "listening on" in line, line
-        yield line.strip().rsplit(" ", 1)[-1]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+def emulator(tmp_path: Path) -> Iterator[EmulatorProcess]:
+    config = EmulatorConfig(latency_ms=100, requests_per_minute=100_000)
+    with EmulatorProcess(config, log_path=tmp_path / "emulator.log") as running:
+        yield running
 
 
-def _configure(h: Harness, url: str) -> None:
+def _configure(h: Harness, emulator: EmulatorProcess) -> None:
     h.config.write_text(
         f"""
 [database]
 url = "{h.url}"
 [genesys]
-api_url = "{url}/api/v2"
-login_url = "{url}"
+api_url = "{emulator.api_url}"
+login_url = "{emulator.login_url}"
 client_id = "{CLIENT_ID}"
 client_secret = "{CLIENT_SECRET}"
 requests_per_minute = 100000
@@ -82,18 +52,14 @@ format = "json"
     h.config.chmod(0o600)
 
 
-def _contacts(url: str) -> list[dict[str, Any]]:
-    result: list[dict[str, Any]] = httpx.get(f"{url}/__emulator/contacts").json()
-    return result
-
-
-def _posts(url: str) -> int:
-    log = httpx.get(f"{url}/__emulator/requests").json()
-    return sum(1 for r in log if r["method"] == "POST" and r["route"] == "/api/v2/contacts")
+def _posts(emulator: EmulatorProcess) -> int:
+    return sum(
+        1 for r in emulator.requests() if r["method"] == "POST" and r["route"] == "/api/v2/contacts"
+    )
 
 
 def test_sigterm_mid_run_then_restart_finishes_without_duplicates(
-    harness: Harness, emulator: str
+    harness: Harness, emulator: EmulatorProcess
 ) -> None:
     _configure(harness, emulator)
     db = harness.database()
@@ -104,20 +70,20 @@ def test_sigterm_mid_run_then_restart_finishes_without_duplicates(
         db.dispose()
     daemon = harness.start("first", engine=True)  # `python -m syncd run`: the real engine
     daemon.wait_for("daemon.started", timeout=30)
-    eventually(lambda: len(_contacts(emulator)) >= 20, 30, "the first creates")
+    eventually(lambda: len(emulator.contacts()) >= 20, 30, "the first creates")
     daemon.signal(signal.SIGTERM)
     assert daemon.wait_exit(40) == 0
-    first = len(_contacts(emulator))
+    first = len(emulator.contacts())
     assert 0 < first < N, "the run should have been interrupted mid-way"
     finished = daemon.wait_for("daemon.run.finished")
     assert finished["status"] == "interrupted"
 
     again = harness.start("second", engine=True)
     again.wait_for("daemon.started", timeout=30)
-    eventually(lambda: len(_contacts(emulator)) == N, 60, "all contacts")
+    eventually(lambda: len(emulator.contacts()) == N, 60, "all contacts")
     result = harness.syncd("resync", "--wait", timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
-    ids = collections.Counter(c.get("externalId") for c in _contacts(emulator))
+    ids = collections.Counter(c.get("externalId") for c in emulator.contacts())
     assert len(ids) == N
     assert set(ids.values()) == {1}  # no duplicates
     assert _posts(emulator) == N  # and no create was sent twice

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from syncd.exit_codes import ExitCode
 from tests.ops.conftest import Invoke, Rows, make_invoke, utcnow, write_config
 
@@ -152,6 +154,21 @@ def test_unreachable_database_exits_database_unavailable(tmp_path: Path) -> None
     config = write_config(tmp_path / "c.toml", "postgresql+psycopg://nobody@127.0.0.1:1/none")
     result = make_invoke(config)("status")
     assert result.exit_code == ExitCode.DATABASE_UNAVAILABLE
+    assert result.stderr.startswith("syncd: error: cannot read the database")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("ledger",), ("runs",), ("runs", "show", "1"), ("contact", "crm-1")],
+    ids=" ".join,
+)
+def test_every_operator_command_gives_the_same_code_for_an_unreadable_database(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """One meaning per number: ``status`` is not the only command that reads the database."""
+    config = write_config(tmp_path / "c.toml", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    result = make_invoke(config)(*command)
+    assert result.exit_code == ExitCode.DATABASE_UNAVAILABLE, result.stderr
     assert result.stderr.startswith("syncd: error: cannot read the database")
 
 
