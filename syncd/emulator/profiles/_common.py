@@ -8,7 +8,7 @@ names them) can import from here without an import cycle.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.responses import JSONResponse, Response
@@ -126,6 +126,25 @@ def _checked(
 
 
 # -- seeding ------------------------------------------------------------------------------
+
+
+def object_items(
+    value: Any, *, limit: int, keys: frozenset[str]
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(where, item)`` for each object of a JSON list field, after the checks every such
+    field shares (a list, at most ``limit`` entries, objects with only ``keys``)."""
+    if not isinstance(value, list):
+        raise ValueError("must be a list")
+    if len(value) > limit:
+        raise ValueError(f"has more than {limit} entries")
+    for position, item in enumerate(value):
+        where = f"[{position}]"
+        if not isinstance(item, dict):
+            raise ValueError(f"{where} must be an object")
+        unknown = sorted(set(item) - keys)
+        if unknown:
+            raise ValueError(f"{where} has unknown field {unknown[0]!r}")
+        yield where, item
 
 
 def seed_identity(

@@ -31,7 +31,7 @@ from typing import Any
 
 import phonenumbers
 
-from syncd.emulator.profiles._common import EMAIL, Content, Invalid, check_body
+from syncd.emulator.profiles._common import EMAIL, Content, Invalid, check_body, object_items
 from syncd.emulator.store import Doc
 
 API = "/api/v2/externalcontacts"
@@ -232,18 +232,9 @@ def phone(value: Any) -> dict[str, Any]:
 
 
 def _external_ids(value: Any, known_source: SourceCheck) -> list[dict[str, Any]] | None:
-    if not isinstance(value, list):
-        raise ValueError("must be a list")
-    if len(value) > MAX_EXTERNAL_IDS:
-        raise ValueError(f"has more than {MAX_EXTERNAL_IDS} entries")
     out = []
-    for position, item in enumerate(value):
-        where = f"[{position}]"
-        if not isinstance(item, dict):
-            raise ValueError(f"{where} must be an object")
-        unknown = sorted(set(item) - {"externalSource", "value"})
-        if unknown:
-            raise ValueError(f"{where} has unknown field {unknown[0]!r}")
+    keys = frozenset({"externalSource", "value"})
+    for where, item in object_items(value, limit=MAX_EXTERNAL_IDS, keys=keys):
         source = item.get("externalSource")
         source_id = source.get("id") if isinstance(source, dict) else None
         if not isinstance(source_id, str) or not source_id:

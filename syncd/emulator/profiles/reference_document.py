@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from syncd.emulator.profiles._common import EMAIL, Content, Invalid, check_body
+from syncd.emulator.profiles._common import EMAIL, Content, Invalid, check_body, object_items
 from syncd.emulator.search import digits
 from syncd.emulator.store import Doc
 
@@ -91,18 +91,9 @@ def _string(value: Any, limit: int, required: bool, *, email: bool = False) -> s
 
 
 def _phones(value: Any) -> list[dict[str, str]]:
-    if not isinstance(value, list):
-        raise ValueError("must be a list")
-    if len(value) > MAX_PHONE_NUMBERS:
-        raise ValueError(f"has more than {MAX_PHONE_NUMBERS} entries")
     phones = []
-    for position, item in enumerate(value):
-        where = f"[{position}]"
-        if not isinstance(item, dict):
-            raise ValueError(f"{where} must be an object")
-        unknown = sorted(set(item) - {"number", "type"})
-        if unknown:
-            raise ValueError(f"{where} has unknown field {unknown[0]!r}")
+    keys = frozenset({"number", "type"})
+    for where, item in object_items(value, limit=MAX_PHONE_NUMBERS, keys=keys):
         number = item.get("number")
         if not isinstance(number, str) or not digits(number):
             raise ValueError(f"{where}.number must be a string with digits")
