@@ -42,6 +42,9 @@ CSV_PHONE_COLUMNS = {
     "otherPhone": "OTHER",
 }
 _LINE_BREAK = re.compile(r"[\r\n]")
+# A cell holding a delimiter, a quote or a line break is a sign that a quote left open has
+# swallowed its neighbours: in a row of the wrong width, no id in it can be trusted.
+_SWALLOWED = re.compile(r'[,"\r\n]')
 
 
 def _csv_header(reader: Any, lines: Lines) -> list[str]:
@@ -160,7 +163,9 @@ def _csv_row(
         id_problem = ["externalId: contains a line break (is a quote left open before it?)"]
     if len(cells) != width:
         # Which cell is which is unknown; the id (if any) still protects its contact from a
-        # snapshot's tombstone, which errs on the safe side.
+        # snapshot's tombstone, which errs on the safe side, unless a quote swallowed the row
+        # (the ids it hides are unknown, so a snapshot must hold).
+        unidentified = unidentified or any(_SWALLOWED.search(cell) for cell in cells)
         reason = f"has {len(cells)} fields but the header has {width}"
         return ParsedRow(line, None, external_id, [reason, *id_problem], unidentified=unidentified)
     reasons: list[str] = id_problem

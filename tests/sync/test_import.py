@@ -541,6 +541,20 @@ def test_snapshot_with_unidentifiable_row_holds(run: Run, db: Database, tmp_path
     assert not any(v["deleted"] for v in mirror(db).values())
 
 
+def test_snapshot_holds_when_an_open_quote_swallows_the_last_row(
+    run: Run, db: Database, tmp_path: Path
+) -> None:
+    """A quote opened at the start of the last record runs to the end of the file: the one
+    cell it yields reads like an id ("s009,Ann,...") but is not one, so s009 is unaccounted for
+    and the snapshot must hold rather than tombstone it (found by the import fuzzer)."""
+    rows = seed(run, tmp_path, 10)
+    data = csv_bytes(*rows[:9]) + b'"' + csv_bytes(rows[9]).split(b"\n", 1)[1]
+    result = run(write(tmp_path, "snap.csv", data), "--snapshot", sync=GENEROUS)
+    assert result.exit_code == 3, result.output
+    assert "no readable externalId" in result.stderr
+    assert not any(v["deleted"] for v in mirror(db).values())
+
+
 def test_snapshot_of_an_empty_jsonl_file_holds(run: Run, db: Database, tmp_path: Path) -> None:
     seed(run, tmp_path, 3)
     result = run(write(tmp_path, "empty.jsonl", b""), "--snapshot", sync=GENEROUS)
