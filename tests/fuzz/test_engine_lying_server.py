@@ -18,20 +18,21 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from syncd.emulator import EmulatorConfig, create_app
+from syncd.emulator import EmulatorConfig
 from syncd.genesys.client import GenesysClient
 from syncd.genesys.retry import RetryPolicy
 from syncd.store.db import Database
 from syncd.store.schema import contact_links, crm_contacts, ledger
 from syncd.sync.runs import Engine, RunSpec
-from tests.sync.conftest import (
+from tests.support.emulator import (
     CLIENT_ID,
     CLIENT_SECRET,
-    FAST_OPTIONS,
-    VirtualTime,
-    genesys_settings,
-    person,
+    asgi_transport,
+    client_settings,
+    emulator_app,
+    state_of,
 )
+from tests.sync.conftest import FAST_OPTIONS, VirtualTime, person
 
 LIES = {
     "malformed_json": lambda page: httpx.Response(200, content=b'{"entities": [', headers={}),
@@ -55,7 +56,7 @@ class LyingTransport(httpx.AsyncBaseTransport):
     """The emulator, except that listing pages (after the first, for some lies) are lies."""
 
     def __init__(self, app: Any, lie: str | None) -> None:
-        self.inner = httpx.ASGITransport(app=app)
+        self.inner = asgi_transport(app)
         self.lie = lie
         self.first_page: dict[str, Any] | None = None
         self.pages = 0
@@ -78,7 +79,7 @@ def run_full(db: Database, app: Any, lie: str | None) -> Any:
     async def go() -> Any:
         clock = VirtualTime()
         client = GenesysClient.from_settings(
-            genesys_settings(),
+            client_settings(app, requests_per_minute=100_000, max_in_flight=8),
             transport=LyingTransport(app, lie),
             retry=RetryPolicy.testing(max_attempts=2),
             clock=clock,
@@ -102,7 +103,7 @@ def rows(db: Database) -> tuple[list[Any], list[Any]]:
 
 @pytest.mark.parametrize("lie", sorted(LIES))
 def test_full_reconcile_against_a_lying_server(sqlite_db: Database, lie: str) -> None:
-    app = create_app(
+    app = emulator_app(
         EmulatorConfig(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, requests_per_minute=10**6)
     )
     with sqlite_db.write() as conn:
@@ -112,7 +113,7 @@ def test_full_reconcile_against_a_lying_server(sqlite_db: Database, lie: str) ->
     assert honest.status == "succeeded", honest.error
     before = rows(sqlite_db)
     assert len(before[0]) == 130
-    remote_before = app.state.emulator.contacts()
+    remote_before = state_of(app).contacts()
 
     report = run_full(sqlite_db, app, lie)
 
@@ -123,4 +124,4 @@ def test_full_reconcile_against_a_lying_server(sqlite_db: Database, lie: str) ->
         ("KeyError", "TypeError", "ValueError", "RecursionError", "AttributeError")
     ), report.error
     assert rows(sqlite_db) == before, "a lying listing changed links or ledger rows"
-    assert app.state.emulator.contacts() == remote_before, "a lying listing caused writes"
+    assert state_of(app).contacts() == remote_before, "a lying listing caused writes"

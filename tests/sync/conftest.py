@@ -15,14 +15,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
-from pydantic import SecretStr
 from starlette.applications import Starlette
 
-from syncd.config import GenesysSettings
-from syncd.emulator import Clock, EmulatorConfig, create_app
+from syncd.emulator import Clock, EmulatorConfig
 from syncd.genesys.client import GenesysClient
 from syncd.genesys.retry import RetryPolicy
 from syncd.model import Contact, Organization, Phone
@@ -40,9 +37,14 @@ from syncd.sync.guards import DeleteLimits
 from syncd.sync.options import EngineOptions
 from syncd.sync.outcomes import Hooks
 from syncd.sync.runs import Engine, RunReport, RunSpec
-
-CLIENT_ID = "syncd-emulator"
-CLIENT_SECRET = "emulator-secret"
+from tests.support.emulator import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    asgi_transport,
+    client_settings,
+    state_of,
+)
+from tests.support.emulator import emulator_app as build_emulator_app  # fixture: emulator_app
 
 FAST_OPTIONS = EngineOptions(
     limits=DeleteLimits(max_count=1000, max_percent=100.0),
@@ -53,19 +55,6 @@ FAST_OPTIONS = EngineOptions(
     create_grace=timedelta(0),
     backoff_base=timedelta(seconds=60),
 )
-
-
-def genesys_settings(**overrides: Any) -> GenesysSettings:
-    values: dict[str, Any] = {
-        "client_id": CLIENT_ID,
-        "client_secret": SecretStr(CLIENT_SECRET),
-        "api_url": "http://127.0.0.1/api/v2",
-        "login_url": "http://127.0.0.1",
-        "requests_per_minute": 100_000,
-        "max_in_flight": 8,
-    }
-    values.update(overrides)
-    return GenesysSettings(**values)
 
 
 class VirtualTime:
@@ -120,16 +109,13 @@ SLOTS = (
 )
 
 
-def app_profile(app: Starlette) -> str:
-    return str(app.state.emulator.config.profile)
-
-
 def make_client(app: Starlette, **overrides: Any) -> GenesysClient:
+    """syncd's client on ``app`` (its credentials and profile), with no socket and on
+    :class:`VirtualTime`."""
     clock = VirtualTime()
-    overrides.setdefault("profile", app_profile(app))
     return GenesysClient.from_settings(
-        genesys_settings(**overrides),
-        transport=httpx.ASGITransport(app=app),
+        client_settings(app, requests_per_minute=100_000, max_in_flight=8, **overrides),
+        transport=asgi_transport(app),
         retry=RetryPolicy.testing(max_attempts=3),
         clock=clock,
         sleep=clock.sleep,
@@ -194,7 +180,7 @@ class Harness:
 
     @property
     def em(self) -> Any:
-        return self.app.state.emulator
+        return state_of(self.app)
 
     # -- the CRM mirror (plain SQL, as an ETL job would) ----------------------------------
 
@@ -300,7 +286,7 @@ class Harness:
 
     @property
     def profile(self) -> str:
-        return app_profile(self.app)
+        return str(state_of(self.app).config.profile)
 
     def route(self, kind: str) -> tuple[str, str]:
         """``(method, route)`` of one kind of call in this profile's request log."""
@@ -462,7 +448,7 @@ def _replace_contact(doc: dict[str, Any], fields: dict[str, Any]) -> Contact:
 def make_app(profile: str = "reference", *, clock: Clock | None = None, **config: Any) -> Starlette:
     """The emulator; ``clock`` (a :class:`~syncd.emulator.ManualClock`) lets a test move its
     time (search lag, token expiry) instead of sleeping."""
-    return create_app(
+    return build_emulator_app(
         EmulatorConfig(
             requests_per_minute=1_000_000,
             client_id=CLIENT_ID,

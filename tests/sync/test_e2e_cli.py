@@ -15,14 +15,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
+from syncd.emulator import EmulatorConfig
 from syncd.store.db import open_database
 from syncd.store.schema import contact_links, crm_contacts, ledger
 from tests.conftest import _drop_postgres_schema, _postgres_schema_url, require_postgres
-from tests.sync.conftest import CLIENT_ID, CLIENT_SECRET, ROUTES, person
+from tests.support.emulator import CLIENT_ID, CLIENT_SECRET, EmulatorProcess
+from tests.sync.conftest import ROUTES, person
 
 pytestmark = pytest.mark.slow
 
@@ -61,43 +62,23 @@ def database_url(case: tuple[str, str], tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def emulator_url(profile: str) -> Iterator[str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "syncd",
-            "emulator",
-            "--port",
-            "0",
-            "--requests-per-minute",
-            "100000",
-            "--client-id",
-            CLIENT_ID,
-            "--client-secret",
-            CLIENT_SECRET,
-            "--profile",
-            profile,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
+def emulator(profile: str, tmp_path: Path) -> Iterator[EmulatorProcess]:
+    config = EmulatorConfig(
+        requests_per_minute=100_000,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        profile=profile,
     )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert "listening on" in line, line
-        yield line.strip().rsplit(" ", 1)[-1]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        if proc.stdout is not None:
-            proc.stdout.close()
+    with EmulatorProcess(config, log_path=tmp_path / "emulator.log") as proc:
+        yield proc
 
 
 class Cli:
-    def __init__(self, tmp: Path, url: str, database_url: str, profile: str) -> None:
-        self.url = url
+    def __init__(
+        self, tmp: Path, emulator: EmulatorProcess, database_url: str, profile: str
+    ) -> None:
+        self.emulator = emulator
+        self.url = url = emulator.url  # config.toml points the CLI here
         self.profile = profile
         routes = ROUTES[profile]
         self.POST, self.PATCH, self.DELETE = routes["create"], routes["patch"], routes["delete"]
@@ -141,13 +122,12 @@ max_delete_percent = 50
 
     def new_requests(self) -> list[tuple[str, str]]:
         """API requests since the last call (token requests left out)."""
-        log = httpx.get(f"{self.url}/__emulator/requests").json()
+        log = self.emulator.requests()
         fresh, self.seen = log[self.seen :], len(log)
         return [(r["method"], r["route"]) for r in fresh if "oauth" not in r["route"]]
 
     def contacts(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = httpx.get(f"{self.url}/__emulator/contacts").json()
-        return result
+        return self.emulator.contacts()
 
     def external_ids(self) -> set[str]:
         if self.profile == "reference":
@@ -166,8 +146,10 @@ max_delete_percent = 50
 
 
 @pytest.fixture
-def cli(tmp_path: Path, emulator_url: str, database_url: str, profile: str) -> Iterator[Cli]:
-    c = Cli(tmp_path, emulator_url, database_url, profile)
+def cli(
+    tmp_path: Path, emulator: EmulatorProcess, database_url: str, profile: str
+) -> Iterator[Cli]:
+    c = Cli(tmp_path, emulator, database_url, profile)
     try:
         yield c
     finally:

@@ -7,16 +7,19 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from pydantic import SecretStr
 
-from syncd.config import GenesysSettings, Settings
-from syncd.emulator import EmulatorConfig, EmulatorServer
+from syncd.config import Settings
+from syncd.emulator import (
+    EmulatorConfig,
+    EmulatorServer,  # the type serve_in_thread yields (annotations only)
+)
 from syncd.errors import LockHeldError
 from syncd.store import leases
 from syncd.store.db import Database
 from syncd.sync.runs import create_executor
 from syncd.sync.seam import RunExecutor, RunRequest, StopEvent
-from tests.sync.conftest import CLIENT_ID, CLIENT_SECRET, Harness, person
+from tests.support.emulator import CLIENT_ID, CLIENT_SECRET, client_settings, serve_in_thread
+from tests.sync.conftest import Harness, person
 
 
 @pytest.fixture
@@ -27,21 +30,14 @@ def server(profile: str) -> Iterator[EmulatorServer]:
         client_secret=CLIENT_SECRET,
         profile=profile,
     )
-    with EmulatorServer(config) as srv:
+    with serve_in_thread(config) as srv:
         yield srv
 
 
 def _settings(server: EmulatorServer, db: Database) -> Settings:
     return Settings(
         database={"url": db.url.render_as_string(hide_password=False)},  # type: ignore[arg-type]
-        genesys=GenesysSettings(
-            client_id=CLIENT_ID,
-            client_secret=SecretStr(CLIENT_SECRET),
-            api_url=server.api_url,
-            login_url=server.base_url,
-            requests_per_minute=100_000,
-            profile=server.emulator.config.profile,
-        ),
+        genesys=client_settings(server, requests_per_minute=100_000),
         sync={"max_delete_count": 1, "max_delete_percent": 100},  # type: ignore[arg-type]
     )
 

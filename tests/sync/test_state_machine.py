@@ -22,13 +22,12 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from syncd.emulator import EmulatorConfig, create_app
+from syncd.emulator import EmulatorConfig
 from syncd.store import migrate
 from syncd.store.db import open_database
 from syncd.sync.canonical import RawContact, RejectedRow, content_hash, normalize
+from tests.support.emulator import CLIENT_ID, CLIENT_SECRET, emulator_app
 from tests.sync.conftest import (
-    CLIENT_ID,
-    CLIENT_SECRET,
     PROFILES,
     CrashAt,
     CrashError,
@@ -88,7 +87,7 @@ class SyncMachine(RuleBasedStateMachine):
         path = self.workdir / f"sm-{self.n}.db"
         shutil.copy(self.template, path)
         self.db = open_database(f"sqlite:///{path}")
-        app = create_app(
+        app = emulator_app(
             EmulatorConfig(
                 requests_per_minute=1_000_000,
                 client_id=CLIENT_ID,
