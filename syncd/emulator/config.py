@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -16,6 +17,8 @@ class EmulatorConfig:
     the stats are never truncated), so a long-running emulator does not grow without end.
     ``bulk_max_entities`` is the most entities one bulk request may carry (profiles with
     bulk endpoints answer 413 above it; the production maximum is unconfirmed).
+    ``variants`` picks how the externalcontacts profile plays production behaviours that
+    are unconfirmed (see ``docs/externalcontacts.md``); they can be changed at run time too.
     """
 
     requests_per_minute: int = 600
@@ -28,6 +31,7 @@ class EmulatorConfig:
     persist_path: Path | None = None
     log_limit: int = 1_000_000
     bulk_max_entities: int = 100
+    variants: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         problems = []

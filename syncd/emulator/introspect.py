@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 PREFIX = "/__emulator"
 
 
-async def _json(request: Request) -> Any:
+async def request_json(request: Request) -> Any:
+    """The body of an introspection request as JSON (None when empty)."""
     raw = await request.body()
     if not raw.strip():
         return None
@@ -56,7 +57,7 @@ def routes(em: Emulator) -> list[BaseRoute]:
         return JSONResponse(em.fault_settings())
 
     async def set_faults(request: Request) -> Response:
-        body = await _json(request)
+        body = await request_json(request)
         if not isinstance(body, dict):
             raise ApiProblem(400, "The fault settings must be a JSON object.")
         return JSONResponse(em.set_faults(**body))
@@ -66,7 +67,7 @@ def routes(em: Emulator) -> list[BaseRoute]:
         return Response(status_code=204)
 
     async def seed(request: Request) -> Response:
-        body = await _json(request)
+        body = await request_json(request)
         if isinstance(body, dict):
             body = body.get("contacts")
         if not isinstance(body, list):
@@ -82,7 +83,7 @@ def routes(em: Emulator) -> list[BaseRoute]:
         em.save()
         return Response(status_code=204)
 
-    table = [
+    table: list[tuple[str, str, Any]] = [
         ("stats", "GET", stats),
         ("contacts", "GET", contacts),
         ("requests", "GET", requests),
@@ -94,6 +95,10 @@ def routes(em: Emulator) -> list[BaseRoute]:
         ("revoke", "POST", revoke),
         ("save", "POST", save),
     ]
+    # A profile may add hooks of its own (``introspection_routes(emulator)``).
+    profile_routes = getattr(em.profile, "introspection_routes", None)
+    if profile_routes is not None:
+        table += profile_routes(em)
     return [
         Route(f"{PREFIX}/{name}", guarded(handler), methods=[method])
         for name, method, handler in table

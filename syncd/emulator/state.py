@@ -131,6 +131,16 @@ class Emulator:
         log.info("emulator.faults.changed", changes=changes)
         return current
 
+    def set_variants(self, **changes: Any) -> dict[str, Any]:
+        """Switch the profile's unconfirmed-behaviour variants (ValueError if it has none)."""
+        change = getattr(self.profile, "set_variants", None)
+        if change is None:
+            raise ValueError(f"the {self.profile.name} profile has no variants")
+        with self.lock:
+            current: dict[str, Any] = change(changes)
+        log.info("emulator.variants.changed", changes=changes)
+        return current
+
     def fault_settings(self) -> dict[str, Any]:
         with self.lock:
             return self.faults.describe(self.clock.monotonic())
@@ -194,23 +204,27 @@ class Emulator:
         with self.lock:
             self.store.insert(item)
             self._reindex(item.id, item.doc)
+            self._observe(item.id, None, item.doc)
             self._log_write("create", item.id, item.doc, item.created)
 
     def apply_update(self, contact_id: str, doc: Doc, *, op: str, at: str) -> None:
         """Store a new version of an existing contact (``op``: update or replace)."""
         with self.lock:
-            self.store.replace(contact_id, doc)
+            old = self.store.replace(contact_id, doc)
             self._reindex(contact_id, doc)
+            self._observe(contact_id, old, doc)
             self._log_write(op, contact_id, doc, at)
 
-    def apply_delete(self, contact_id: str, *, at: str) -> Doc | None:
+    def apply_delete(self, contact_id: str, *, at: str, op: str = "delete") -> Doc | None:
+        """Remove a contact (``op``: delete, or merge when it was merged into another)."""
         with self.lock:
             doc = self.store.delete(contact_id)
             if doc is not None:
                 now = self.clock.monotonic()
                 lag = self.faults.search_lag_seconds()
                 self.index.remove(contact_id, now=now, visible_at=now + lag)
-                self._log_write("delete", contact_id, doc, at)
+                self._observe(contact_id, doc, None)
+                self._log_write(op, contact_id, doc, at)
             return doc
 
     def record_request(self, method: str, route: str, path: str, status: int) -> None:
@@ -240,6 +254,12 @@ class Emulator:
             visible_at=now + lag,
         )
 
+    def _observe(self, contact_id: str, old: Doc | None, new: Doc | None) -> None:
+        """A profile that indexes contacts itself (ExternalId claims) follows each write."""
+        observe = getattr(self.profile, "observe_write", None)
+        if observe is not None:
+            observe(contact_id, old, new, self.clock.monotonic())
+
     def _log_write(self, op: str, contact_id: str, doc: Doc, at: str) -> None:
         self.counters.record_write(op)
         self._writes.append(
@@ -264,6 +284,9 @@ class Emulator:
             terms = self.profile.search_terms(item.doc)
             key = self.store.key(item.id)
             self.index.put(item.id, key, item.doc, terms, now=now, visible_at=now)
+        observe_seeded = getattr(self.profile, "observe_seeded", None)
+        if observe_seeded is not None:
+            observe_seeded(items)
 
     def _load(self) -> None:
         path = self.config.persist_path

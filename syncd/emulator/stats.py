@@ -42,5 +42,9 @@ class Stats:
             "requests": detail,
             "rate_limited": by_status.get("429", 0),
             "writes_applied": sum(self.writes.values()),
-            "writes_by_op": {op: self.writes.get(op, 0) for op in WRITE_OPS},
+            # Profile-specific ops (externalcontacts' "merge") only once they happened.
+            "writes_by_op": {
+                **{op: self.writes.get(op, 0) for op in WRITE_OPS},
+                **{op: n for op, n in self.writes.items() if op not in WRITE_OPS},
+            },
         }

@@ -24,7 +24,13 @@ SOURCES = f"{API}/externalsources"
 
 @pytest.fixture
 def config() -> EmulatorConfig:
-    return EmulatorConfig(profile="externalcontacts", requests_per_minute=100_000)
+    # Production's organization check (the emulator's default stays "legacy" until the
+    # client creates organization records: docs/externalcontacts.md).
+    return EmulatorConfig(
+        profile="externalcontacts",
+        requests_per_minute=100_000,
+        variants={"organization_check": "strict"},
+    )
 
 
 async def make_source(client: httpx.AsyncClient, name: str = "crm") -> str:
@@ -62,6 +68,9 @@ def seed_many(emulator: Emulator, count: int) -> list[dict[str, Any]]:
 
 async def test_create_get_and_the_server_managed_fields(client: httpx.AsyncClient) -> None:
     source = await make_source(client)
+    org = await client.post(f"{API}/organizations", json={"name": "Analytical"})
+    assert org.status_code == 200, org.text
+    org_id = org.json()["id"]
     body = ec(
         1,
         source,
@@ -70,9 +79,15 @@ async def test_create_get_and_the_server_managed_fields(client: httpx.AsyncClien
         homePhone={"display": "call me maybe"},
         workEmail="  ada@example.com ",
         title="Countess",
-        externalOrganization={"id": "org-1", "name": "Analytical"},
+        externalOrganization={"id": org_id, "name": "Analytical"},
     )
     created = await create(client, body)
+    # A reference to the record: by id, without the name (see test_organizations.py).
+    assert created["externalOrganization"] == {
+        "id": org_id,
+        "selfUri": f"{API}/organizations/{org_id}",
+    }
+    assert created["division"]["name"] == "Home"
     assert created["workPhone"] == {
         "display": "+1 555-123-4567",
         "extension": 12,

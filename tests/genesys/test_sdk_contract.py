@@ -35,7 +35,10 @@ def sdk() -> ModuleType:
 @pytest.fixture(scope="module")
 def server() -> Iterator[EmulatorServer]:
     config = EmulatorConfig(
-        profile="externalcontacts", requests_per_minute=100_000, bulk_max_entities=50
+        profile="externalcontacts",
+        requests_per_minute=100_000,
+        bulk_max_entities=50,
+        variants={"organization_check": "strict"},  # production's behaviour, as the SDK has it
     )
     with serve_in_thread(config) as running:
         yield running
@@ -172,6 +175,9 @@ def test_external_sources(gc: Sdk) -> None:
 def test_create_get_and_search(gc: Sdk) -> None:
     source = source_of(gc)
     sdk = gc.sdk
+    org = gc.call(
+        "post_externalcontacts_organizations", gc.model("ExternalOrganization", name="Analytical")
+    )
     body = contact_model(
         gc,
         1,
@@ -183,7 +189,7 @@ def test_create_get_and_search(gc: Sdk) -> None:
         ),
         cell_phone=gc.model("PhoneNumber", display="030 1234567", normalization_country_code="DE"),
         address=gc.model("ContactAddress", city="London", country_code="GB"),
-        external_organization=gc.model("ExternalOrganization", id="org-1", name="Analytical"),
+        external_organization=gc.model("ExternalOrganization", id=org.id, name="Analytical"),
         survey_opt_out=False,
     )
     created = gc.call("post_externalcontacts_contacts", body)
@@ -359,3 +365,167 @@ def test_429_reaches_the_sdk_with_retry_after(sdk: ModuleType) -> None:
     assert int(info.value.headers["Retry-After"]) >= 1
     assert json.loads(info.value.body)["code"] == "too.many.requests.retry.after"
     assert not [h for h in info.value.headers if h.lower().startswith("x-rate-limit")]
+
+
+# -- issue 13: identifier lookup, enrich, organizations, divisions, merges -------------------------
+
+
+def _identifier(gc: Sdk, source_id: str, value: str, klass: str = "ContactIdentifier") -> Any:
+    ref = gc.model("ExternalSource", id=source_id)
+    return gc.model(klass, type="ExternalId", value=value, external_source=ref)
+
+
+def _enrich(gc: Sdk, source_id: str, n: int, **attrs: Any) -> Any:
+    fields = {
+        "matching_identifiers": [_identifier(gc, source_id, f"crm-{n}")],
+        "action": "Upsert",
+        "contact": gc.model("ExternalContact", first_name=f"First{n}"),
+        **attrs,
+    }
+    return gc.model("ContactEnrichRequest", **fields)
+
+
+def test_identifier_lookup_and_enrich(gc: Sdk) -> None:
+    sdk = gc.sdk
+    source = source_of(gc)
+    rules = gc.model(
+        "EnrichFieldRules",
+        default_action="PreferProvided",
+        default_array_action="Fill",
+        rules=[gc.model("EnrichFieldRule", field="$.title", action="PreferExisting")],
+    )
+    dry = gc.call("post_externalcontacts_contacts_enrich", _enrich(gc, source.id, 1), dry_run=True)
+    assert isinstance(dry, sdk.ExternalContact)
+    assert dry.id is None
+    created = gc.call(
+        "post_externalcontacts_contacts_enrich",
+        _enrich(gc, source.id, 1, field_rules=rules, options=gc.model("ContactEnrichOptions")),
+    )
+    assert gc.client.last_response.status == 201
+    again = gc.call("post_externalcontacts_contacts_enrich", _enrich(gc, source.id, 1))
+    assert gc.client.last_response.status == 200
+    assert again.id == created.id
+    found = gc.call(
+        "post_externalcontacts_identifierlookup_contacts", _identifier(gc, source.id, "crm-1")
+    )
+    assert isinstance(found, sdk.ExternalContact)
+    assert found.id == created.id
+    with pytest.raises(sdk.rest.ApiException) as info:
+        gc.call(
+            "post_externalcontacts_identifierlookup_contacts", _identifier(gc, source.id, "crm-9")
+        )
+    assert info.value.status == 404
+
+    bulk = gc.model(
+        "BulkContactsEnrichRequest", entities=[_enrich(gc, source.id, n) for n in range(3)]
+    )
+    answer = gc.call("post_externalcontacts_bulk_contacts_enrich", bulk)
+    assert isinstance(answer, sdk.BulkContactsEnrichResponse)
+    assert answer.error_count == 0
+    assert all(isinstance(r.entity, sdk.ExternalContact) for r in answer.results)
+    bad = gc.model(
+        "BulkContactsEnrichRequest", entities=[_enrich(gc, source.id, 5, action="Update", id="t")]
+    )
+    failed = gc.call("post_externalcontacts_bulk_contacts_enrich", bad)
+    assert isinstance(failed.results[0].error, sdk.BulkEntityErrorContactEnrichRequest)
+    assert isinstance(failed.results[0].error.entity, sdk.ContactEnrichRequest)
+    assert failed.results[0].error.entity.id == "t"
+
+
+def test_organizations_as_records(gc: Sdk) -> None:
+    sdk = gc.sdk
+    source = source_of(gc)
+    ext = [gc.model("ExternalId", external_source=gc.model("ExternalSource", id=source.id),
+                    value="org-1")]  # fmt: skip
+    org = gc.call(
+        "post_externalcontacts_organizations",
+        gc.model("ExternalOrganization", name="Analytical", industry="Engines", external_ids=ext),
+    )
+    assert isinstance(org, sdk.ExternalOrganization)
+    assert isinstance(org.division, sdk.WritableStarrableDivision)
+    found = gc.call(
+        "post_externalcontacts_identifierlookup_organizations",
+        _identifier(gc, source.id, "org-1", "ExternalOrganizationIdentifier"),
+    )
+    assert found.id == org.id
+    assert gc.call("get_externalcontacts_organization", org.id).name == "Analytical"
+    org.name = "Renamed"
+    assert gc.call("put_externalcontacts_organization", org.id, org).name == "Renamed"
+    listing = gc.call("get_externalcontacts_organizations", q="renamed")
+    assert isinstance(listing, sdk.ExternalOrganizationListing)
+    assert [o.id for o in listing.entities] == [org.id]
+    scan = gc.call("get_externalcontacts_scan_organizations", division_id=org.division.id)
+    assert isinstance(scan, sdk.CursorOrganizationListing)
+    assert [o.id for o in scan.entities] == [org.id]
+
+    contact = gc.call(
+        "post_externalcontacts_contacts",
+        contact_model(
+            gc, 1, source.id, external_organization=gc.model("ExternalOrganization", id=org.id)
+        ),
+    )
+    plain = gc.call("get_externalcontacts_contact", contact.id)
+    assert (plain.external_organization.id, plain.external_organization.name) == (org.id, None)
+    expanded = gc.call("get_externalcontacts_contact", contact.id, expand=["externalOrganization"])
+    assert expanded.external_organization.name == "Renamed"
+    with pytest.raises(sdk.rest.ApiException) as info:
+        gc.call(
+            "post_externalcontacts_contacts",
+            contact_model(
+                gc, 2, source.id, external_organization=gc.model("ExternalOrganization", id="x")
+            ),
+        )
+    assert info.value.status == 400
+
+    added = gc.call(
+        "post_externalcontacts_bulk_organizations_add",
+        gc.model("BulkOrganizationsRequest", entities=[gc.model("ExternalOrganization", name="B")]),
+    )
+    assert isinstance(added, sdk.BulkOrganizationsResponse)
+    (result,) = added.results
+    result.entity.name = "C"
+    updated = gc.call(
+        "post_externalcontacts_bulk_organizations_update",
+        gc.model("BulkOrganizationsRequest", entities=[result.entity]),
+    )
+    assert updated.results[0].entity.name == "C"
+    ids = gc.model("BulkIdsRequest", entities=[gc.model("ExternalContactsEntity", id=result.id)])
+    read = gc.call("post_externalcontacts_bulk_organizations", ids)
+    assert isinstance(read, sdk.BulkFetchOrganizationsResponse)
+    removed = gc.call("post_externalcontacts_bulk_organizations_remove", ids)
+    assert isinstance(removed, sdk.BulkDeleteResponse)
+    assert removed.error_count == 0
+    gc.call("delete_externalcontacts_organization", org.id)
+    with pytest.raises(sdk.rest.ApiException) as info:
+        gc.call("get_externalcontacts_organization", org.id)
+    assert info.value.status == 404
+
+
+def test_divisions_merges_and_contact_types(gc: Sdk, server: EmulatorServer) -> None:
+    sdk = gc.sdk
+    source = source_of(gc)
+    em = server.emulator
+    a = gc.call("post_externalcontacts_contacts", contact_model(gc, 1, source.id))
+    b = gc.call("post_externalcontacts_contacts", contact_model(gc, 2, source.id))
+    assert isinstance(a.division, sdk.WritableStarrableDivision)
+    em.seed_contacts([{"firstName": "Web", "type": "Ephemeral"}])
+    scan = gc.call("get_externalcontacts_scan_contacts", division_id=a.division.id)
+    assert sorted(c.type for c in scan.entities) == ["Curated", "Curated", "Ephemeral"]
+    every = gc.call("get_externalcontacts_scan_contacts_divisionviews_all")
+    assert len(every.entities) == 3
+
+    merged = em.profile.writer.merge([a.id, b.id])  # type: ignore[attr-defined]
+    canonical = gc.call("get_externalcontacts_contact", a.id)
+    assert canonical.id == merged["id"]
+    assert {r.id for r in canonical.merged_from} == {a.id, b.id}
+    assert isinstance(canonical.canonical_contact, sdk.ContactAddressableEntityRef)
+    old = gc.call("get_externalcontacts_contact_unresolved", a.id)
+    assert (old.id, old.merged_to.id, old.canonical_contact.id) == (
+        a.id,
+        merged["id"],
+        merged["id"],
+    )
+    ids = gc.model("BulkIdsRequest", entities=[gc.model("ExternalContactsEntity", id=b.id)])
+    bulk = gc.call("post_externalcontacts_bulk_contacts_unresolved", ids)
+    assert isinstance(bulk, sdk.BulkFetchContactsResponse)
+    assert bulk.results[0].entity.merged_to.id == merged["id"]

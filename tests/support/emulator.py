@@ -98,6 +98,8 @@ def emulator_flags(config: EmulatorConfig) -> list[str]:
     """The ``syncd emulator`` arguments that reproduce ``config`` (host and port aside)."""
     if config.log_limit != EmulatorConfig.log_limit:
         raise ValueError("log_limit has no `syncd emulator` flag: use the emulator in-process")
+    if config.variants:
+        raise ValueError("variants have no `syncd emulator` flag: use EmulatorProcess.variants()")
     args: list[str] = []
     for field in fields(EmulatorConfig):
         value = getattr(config, field.name)
@@ -269,6 +271,19 @@ class EmulatorProcess:
 
     def seed(self, contacts: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call("POST", "seed", list(contacts))
+        return result
+
+    def variants(self, **changes: Any) -> dict[str, Any]:
+        """Switch the externalcontacts variants (see ``docs/externalcontacts.md``); returns
+        all of them (none given: only read them)."""
+        result: dict[str, Any] = (
+            self._call("POST", "variants", changes) if changes else self._call("GET", "variants")
+        )
+        return result
+
+    def merge(self, contact_ids: Sequence[str]) -> dict[str, Any]:
+        """Merge contacts by hand (externalcontacts profile); returns the surviving contact."""
+        result: dict[str, Any] = self._call("POST", "merge", {"contactIds": list(contact_ids)})
         return result
 
     def revoke(self) -> int:

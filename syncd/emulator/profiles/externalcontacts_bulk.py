@@ -26,9 +26,9 @@ from starlette.routing import BaseRoute, Route
 
 from syncd.emulator.pipeline import ApiCall, ApiEndpoint
 from syncd.emulator.profiles._common import Invalid, not_found
-from syncd.emulator.profiles.externalcontacts_document import API, build, validate
+from syncd.emulator.profiles.externalcontacts_document import API, validate
 from syncd.emulator.responses import ApiProblem
-from syncd.emulator.store import StoredContact
+from syncd.emulator.store import Doc
 
 if TYPE_CHECKING:
     from syncd.emulator.profiles.externalcontacts import ExternalContactsProfile
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 Result = dict[str, Any]
 
 
-def _failure(
+def failure(
     status: int,
     code: str,
     message: str,
@@ -62,25 +62,52 @@ def _failure(
     return result
 
 
-def _invalid(exc: Invalid, entity: Any, entity_id: str | None = None) -> Result:
+def invalid_result(exc: Invalid, entity: Any, entity_id: str | None = None) -> Result:
     details = [{"fieldName": field, "message": message} for field, _, message in exc.problems]
     message = f"Validation failed: {exc}"
-    return _failure(
-        400, "bad.request", message, entity=entity, entity_id=entity_id, details=details
-    )
+    return failure(400, "bad.request", message, entity=entity, entity_id=entity_id, details=details)
 
 
-def _not_found(entity: Any, entity_id: str) -> Result:
+def not_found_result(entity: Any, entity_id: str) -> Result:
     missing = not_found(entity_id)
-    return _failure(
+    return failure(
         missing.status, missing.code, missing.message, entity=entity, entity_id=entity_id
     )
 
 
-def _injected(entity: Any, entity_id: str | None) -> Result:
+def injected_result(entity: Any, entity_id: str | None) -> Result:
     message = "The entity could not be processed; try it again."
-    return _failure(
+    return failure(
         503, "service.unavailable", message, entity=entity, entity_id=entity_id, retryable=True
+    )
+
+
+async def bulk_entities(call: ApiCall, profile: ExternalContactsProfile, limit: int) -> list[Any]:
+    """The ``entities`` of a bulk body; over ``limit`` is the ``bulk_limit_status`` variant."""
+    body = await call.json_body()
+    entities = body.get("entities") if isinstance(body, dict) else None
+    if not isinstance(entities, list) or not entities:
+        raise ApiProblem(400, 'The body must be {"entities": [...]} with at least one entity.')
+    if len(entities) > limit:
+        raise ApiProblem(
+            profile.variants.bulk_limit_status,
+            f"The request is over the size limit: at most {limit} entities per bulk "
+            f"request, got {len(entities)}.",
+        )
+    return entities
+
+
+def bulk_answer(results: list[Result], profile: ExternalContactsProfile) -> Response:
+    """Always 200; the results in a (seeded) shuffled order, as production does not keep it."""
+    profile.bulk_order.shuffle(results)
+    indexes = [i for i, result in enumerate(results) if not result["success"]]
+    body = {"results": results, "errorCount": len(indexes), "errorIndexes": indexes}
+    return JSONResponse(body)
+
+
+def problem_result(problem: ApiProblem, entity: Any, entity_id: str | None = None) -> Result:
+    return failure(
+        problem.status, problem.code, problem.message, entity=entity, entity_id=entity_id
     )
 
 
@@ -90,24 +117,10 @@ class BulkRoutes:
         self.profile = profile
 
     async def _entities(self, call: ApiCall) -> list[Any]:
-        body = await call.json_body()
-        entities = body.get("entities") if isinstance(body, dict) else None
-        if not isinstance(entities, list) or not entities:
-            raise ApiProblem(400, 'The body must be {"entities": [...]} with at least one entity.')
-        limit = self.profile.bulk_max_entities
-        if len(entities) > limit:
-            raise ApiProblem(
-                413,
-                f"The request is over the size limit: at most {limit} entities per bulk "
-                f"request, got {len(entities)}.",
-            )
-        return entities
+        return await bulk_entities(call, self.profile, self.profile.bulk_max_entities)
 
     def _answer(self, results: list[Result]) -> Response:
-        self.profile.bulk_order.shuffle(results)
-        indexes = [i for i, result in enumerate(results) if not result["success"]]
-        body = {"results": results, "errorCount": len(indexes), "errorIndexes": indexes}
-        return JSONResponse(body)
+        return bulk_answer(results, self.profile)
 
     def _each(self, entities: list[Any], one: Callable[[Any], Result]) -> list[Result]:
         with self.em.lock:
@@ -119,16 +132,15 @@ class BulkRoutes:
 
         def one(entity: Any) -> Result:
             if em.faults.entity_error():
-                return _injected(entity, None)
+                return injected_result(entity, None)
             try:
-                content = validate(entity, known_source=self.profile.sources.exists)
+                content = validate(entity, known=self.profile)
+                doc, _ = self.profile.writer.create(content)
             except Invalid as exc:
-                return _invalid(exc, entity)
-            now = em.now_iso()
-            contact_id = em.new_id()
-            doc = build(contact_id, content, created=now, modified=now)
-            em.apply_create(StoredContact(contact_id, now, doc))
-            return {"id": contact_id, "success": True, "status": 200, "entity": doc}
+                return invalid_result(exc, entity)
+            except ApiProblem as problem:
+                return problem_result(problem, entity)
+            return {"id": doc["id"], "success": True, "status": 200, "entity": doc}
 
         return self._answer(self._each(entities, one))
 
@@ -140,19 +152,17 @@ class BulkRoutes:
             entity_id = entity.get("id") if isinstance(entity, dict) else None
             if not isinstance(entity_id, str) or not entity_id:
                 invalid = Invalid([("id", "missing.property", "id is required to update")])
-                return _invalid(invalid, entity)
+                return invalid_result(invalid, entity)
             if em.faults.entity_error():
-                return _injected(entity, entity_id)
+                return injected_result(entity, entity_id)
             old = em.get(entity_id)
             if old is None:
-                return _not_found(entity, entity_id)
+                return not_found_result(entity, entity_id)
             try:
-                content = validate(entity, known_source=self.profile.sources.exists)
+                content = validate(entity, known=self.profile)
+                doc = self.profile.writer.update(old, content)
             except Invalid as exc:
-                return _invalid(exc, entity, entity_id)
-            now = em.now_iso()
-            doc = build(entity_id, content, created=old["createDate"], modified=now)
-            em.apply_update(entity_id, doc, op="replace", at=now)
+                return invalid_result(exc, entity, entity_id)
             return {"id": entity_id, "success": True, "status": 200, "entity": doc}
 
         return self._answer(self._each(entities, one))
@@ -165,27 +175,33 @@ class BulkRoutes:
             entity_id = _id_of(entity)
             if entity_id is None:
                 invalid = Invalid([("id", "missing.property", "id is required")])
-                return _invalid(invalid, entity)
+                return invalid_result(invalid, entity)
             if em.faults.entity_error():
-                return _injected({"id": entity_id}, entity_id)
+                return injected_result({"id": entity_id}, entity_id)
             if em.apply_delete(entity_id, at=em.now_iso()) is None:
-                return _not_found({"id": entity_id}, entity_id)
+                return not_found_result({"id": entity_id}, entity_id)
             return {"id": entity_id, "success": True, "status": 200}
 
         return self._answer(self._each(entities, one))
 
     async def read(self, call: ApiCall) -> Response:
+        """Merged-away ids answer per the ``merged_contact_get`` variant."""
+        return await self._read(call, self.profile.read_contact)
+
+    async def read_unresolved(self, call: ApiCall) -> Response:
+        return await self._read(call, self.profile.unresolved_contact)
+
+    async def _read(self, call: ApiCall, read: Callable[[str], Doc | None]) -> Response:
         entities = await self._entities(call)
-        em = self.em
 
         def one(entity: Any) -> Result:
             entity_id = _id_of(entity)
             if entity_id is None:
                 invalid = Invalid([("id", "missing.property", "id is required")])
-                return _invalid(invalid, entity)
-            doc = em.get(entity_id)
+                return invalid_result(invalid, entity)
+            doc = read(entity_id)
             if doc is None:
-                return _not_found({"id": entity_id}, entity_id)
+                return not_found_result({"id": entity_id}, entity_id)
             return {"id": entity_id, "success": True, "status": 200, "entity": doc}
 
         return self._answer(self._each(entities, one))
@@ -206,4 +222,8 @@ def routes(emulator: Emulator, profile: ExternalContactsProfile) -> list[BaseRou
     ]
     # Reading is not a write: no write faults, no lost acknowledgements.
     out.append(Route(base, ApiEndpoint(emulator, base, {"POST": r.read}, writes=())))
+    unresolved = f"{base}/unresolved"
+    out.append(
+        Route(unresolved, ApiEndpoint(emulator, unresolved, {"POST": r.read_unresolved}, writes=()))
+    )
     return out

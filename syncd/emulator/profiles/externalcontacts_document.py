@@ -15,8 +15,10 @@ in international format when the number can be read as E.164 (``normalizationCou
 or US for numbers without a country code), else keeps it as given. ``externalIds``: at most
 10, each ``{externalSource: {id}, value}`` with a value of 1..255 characters and the id of an
 existing ExternalSource. Fields of the SDK model the emulator does not interpret (social ids,
-``customFields``, ``schema``, ``surveyOptOut``, ``division``) are stored as given; unknown
-fields are a 400; read-only ones are accepted and ignored.
+``customFields``, ``schema``, ``surveyOptOut``) are stored as given; unknown fields are a 400;
+read-only ones are accepted and ignored. ``externalOrganization`` references an existing
+ExternalOrganization by its id (stored as ``{id}``, read back as ``{id, selfUri}``) and
+``division`` an existing division (fixed at creation: see ``externalcontacts_enrich.py``).
 
 The profile object (seeding, search terms, its own state) is ``externalcontacts.py``; the
 routes are ``externalcontacts_routes.py`` (contacts, scan, external sources) and
@@ -26,8 +28,7 @@ This module is the document model they all share.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import phonenumbers
 
@@ -47,7 +48,6 @@ PASS_OBJECTS = (
     "instagramId",
     "schema",
     "customFields",
-    "division",
 )
 PASS_LISTS = ("appleOpaqueIds",)
 CONTENT_FIELDS = (
@@ -105,47 +105,66 @@ DISPLAY_LIMIT = 512
 URL_LIMIT = 1000
 EXTERNAL_ID_LIMIT = 255
 MAX_EXTERNAL_IDS = 10
-SourceCheck = Callable[[str], bool]
+CONTACT_TYPES = ("Curated", "Identified", "Ephemeral")
+
+
+class Known(Protocol):
+    """What validation checks references against (the profile object implements it)."""
+
+    @property
+    def strict_organizations(self) -> bool:
+        """False: the legacy embedded ``{id, name}``, not checked against records."""
+        ...
+
+    def source_exists(self, source_id: str) -> bool: ...
+
+    def organization_exists(self, organization_id: str) -> bool: ...
+
+    def division_ref(self, division_id: str) -> dict[str, Any] | None: ...
 
 
 # -- validation ---------------------------------------------------------------------------
 
 
-def validate(body: Any, *, known_source: SourceCheck) -> Content:
+def validate(body: Any, *, known: Known) -> Content:
     """The content a POST / PUT / bulk body states (fields left out are absent)."""
     content, problems = check_body(
         body,
         what="the contact",
         writable=CONTENT_FIELDS,
         read_only=READ_ONLY_FIELDS,
-        check=lambda name, value: check_field(name, value, known_source),
+        check=lambda name, value: check_field(name, value, known),
     )
     if problems:
         raise Invalid(problems)
     return {name: value for name, value in content.items() if value is not None}
 
 
-def check_field(name: str, value: Any, known_source: SourceCheck) -> Any:
+def check_field(name: str, value: Any, known: Known) -> Any:
     """The stored form of one field (None: the field is cleared); ValueError if invalid."""
     if value is None:
         return None
     if name in NAME_FIELDS:
-        return _text(value, NAME_LIMIT)
+        return text(value, NAME_LIMIT)
     if name in EMAIL_FIELDS:
-        text = _text(value, EMAIL_LIMIT)
-        if text is not None and not EMAIL.fullmatch(text):
+        email = text(value, EMAIL_LIMIT)
+        if email is not None and not EMAIL.fullmatch(email):
             raise ValueError("is not a valid email address")
-        return text
+        return email
     if name in PHONE_FIELDS:
         return phone(value)
     if name == "address":
-        return _strings(value, ADDRESS_KEYS, NAME_LIMIT, ignored=frozenset())
+        return strings(value, ADDRESS_KEYS, NAME_LIMIT, ignored=frozenset())
     if name == "externalOrganization":
-        return _strings(value, ORG_KEYS, NAME_LIMIT, ignored=ORG_IGNORED)
+        if not known.strict_organizations:
+            return strings(value, ORG_KEYS, NAME_LIMIT, ignored=ORG_IGNORED)
+        return _organization_ref(value, known)
+    if name == "division":
+        return division_ref(value, known)
     if name == "externalIds":
-        return _external_ids(value, known_source)
+        return external_ids(value, known)
     if name == "externalSystemUrl":
-        url = _text(value, URL_LIMIT)
+        url = text(value, URL_LIMIT)
         if url is not None and not url.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL")
         return url
@@ -162,7 +181,7 @@ def check_field(name: str, value: Any, known_source: SourceCheck) -> Any:
     return value
 
 
-def _text(value: Any, limit: int) -> str | None:
+def text(value: Any, limit: int) -> str | None:
     if not isinstance(value, str):
         raise ValueError("must be a string")
     text = value.strip()
@@ -171,7 +190,7 @@ def _text(value: Any, limit: int) -> str | None:
     return text or None
 
 
-def _strings(value: Any, keys: tuple[str, ...], limit: int, *, ignored: frozenset[str]) -> Any:
+def strings(value: Any, keys: tuple[str, ...], limit: int, *, ignored: frozenset[str]) -> Any:
     if not isinstance(value, dict):
         raise ValueError("must be an object")
     unknown = sorted(set(value) - set(keys) - ignored)
@@ -180,12 +199,38 @@ def _strings(value: Any, keys: tuple[str, ...], limit: int, *, ignored: frozense
     out = {}
     for key in keys:
         try:
-            text = _text(value[key], limit) if value.get(key) is not None else None
+            cleaned = text(value[key], limit) if value.get(key) is not None else None
         except ValueError as exc:
             raise ValueError(f".{key} {exc}") from None
-        if text is not None:
-            out[key] = text
+        if cleaned is not None:
+            out[key] = cleaned
     return out or None
+
+
+def _organization_ref(value: Any, known: Known) -> dict[str, str]:
+    """A reference to an ExternalOrganization record, by its Genesys id, that must exist."""
+    if not isinstance(value, dict):
+        raise ValueError("must be an object")
+    unknown = sorted(set(value) - set(ORG_KEYS) - ORG_IGNORED)
+    if unknown:
+        raise ValueError(f"has unknown field {unknown[0]!r}")
+    org_id = value.get("id")
+    if not isinstance(org_id, str) or not org_id:
+        raise ValueError(".id is required: an organization is referenced by its id")
+    if not known.organization_exists(org_id):
+        raise ValueError(f".id {org_id!r} does not exist: create the organization first")
+    return {"id": org_id}
+
+
+def division_ref(value: Any, known: Known) -> dict[str, Any]:
+    """``{id, name, selfUri}`` of an existing division named by ``{id}``."""
+    division_id = value.get("id") if isinstance(value, dict) else None
+    if not isinstance(division_id, str) or not division_id:
+        raise ValueError("must be an object with the division's id")
+    ref = known.division_ref(division_id)
+    if ref is None:
+        raise ValueError(f".id {division_id!r} is not a division of this organization")
+    return ref
 
 
 def phone(value: Any) -> dict[str, Any]:
@@ -231,7 +276,7 @@ def phone(value: Any) -> dict[str, Any]:
     return out
 
 
-def _external_ids(value: Any, known_source: SourceCheck) -> list[dict[str, Any]] | None:
+def external_ids(value: Any, known: Known) -> list[dict[str, Any]] | None:
     out = []
     keys = frozenset({"externalSource", "value"})
     for where, item in object_items(value, limit=MAX_EXTERNAL_IDS, keys=keys):
@@ -239,10 +284,10 @@ def _external_ids(value: Any, known_source: SourceCheck) -> list[dict[str, Any]]
         source_id = source.get("id") if isinstance(source, dict) else None
         if not isinstance(source_id, str) or not source_id:
             raise ValueError(f"{where}.externalSource.id is required")
-        if not known_source(source_id):
+        if not known.source_exists(source_id):
             raise ValueError(f"{where}.externalSource {source_id!r} does not exist")
-        text = item.get("value")
-        if not isinstance(text, str) or not text or len(text) > EXTERNAL_ID_LIMIT:
+        claimed = item.get("value")
+        if not isinstance(claimed, str) or not claimed or len(claimed) > EXTERNAL_ID_LIMIT:
             raise ValueError(f"{where}.value must be a string of 1..{EXTERNAL_ID_LIMIT} characters")
         out.append(
             {
@@ -250,7 +295,7 @@ def _external_ids(value: Any, known_source: SourceCheck) -> list[dict[str, Any]]
                     "id": source_id,
                     "selfUri": f"{API}/externalsources/{source_id}",
                 },
-                "value": text,
+                "value": claimed,
             }
         )
     return out or None
@@ -259,7 +304,14 @@ def _external_ids(value: Any, known_source: SourceCheck) -> list[dict[str, Any]]
 # -- documents ----------------------------------------------------------------------------
 
 
-def build(contact_id: str, content: Content, *, created: str, modified: str) -> Doc:
+def build(
+    contact_id: str,
+    content: Content,
+    *,
+    created: str,
+    modified: str,
+    contact_type: str = "Curated",
+) -> Doc:
     """The wire document: fields in the SDK model's order, empty fields left out."""
     doc: Doc = {"id": contact_id}
     for name in CONTENT_FIELDS:
@@ -271,7 +323,7 @@ def build(contact_id: str, content: Content, *, created: str, modified: str) -> 
         doc["externalOrganization"] = {**org, "selfUri": f"{API}/organizations/{org['id']}"}
     doc["createDate"] = created
     doc["modifyDate"] = modified
-    doc["type"] = "Curated"
+    doc["type"] = contact_type
     doc["selfUri"] = f"{API}/contacts/{contact_id}"
     return doc
 

@@ -24,7 +24,7 @@ from syncd.emulator.profiles.externalcontacts_document import (
     PHONE_FIELDS,
     PHONE_INPUT,
     READ_ONLY_FIELDS,
-    SourceCheck,
+    Known,
     check_field,
 )
 from syncd.emulator.responses import ApiProblem
@@ -46,7 +46,7 @@ ACTIONS = (
 _PATH = re.compile(r"\$\.([A-Za-z][A-Za-z0-9]*)(?:\.([A-Za-z][A-Za-z0-9]*))?")
 
 
-def apply_changes(current: Content, body: Any, *, known_source: SourceCheck) -> Content:
+def apply_changes(current: Content, body: Any, *, known: Known) -> Content:
     """The content after a PATCH ``{"changes": [...]}``; Invalid (400) or ApiProblem (409)."""
     changes = body.get("changes") if isinstance(body, dict) else None
     if not isinstance(changes, list) or not changes:
@@ -72,7 +72,7 @@ def apply_changes(current: Content, body: Any, *, known_source: SourceCheck) -> 
         touched.add(top)
     touched_values = {top: content.get(top) for top in sorted(touched)}
     checked, problems = check_fields(
-        touched_values, lambda name, value: check_field(name, value, known_source), path_prefix="$."
+        touched_values, lambda name, value: check_field(name, value, known), path_prefix="$."
     )
     if problems:
         raise Invalid(problems)

@@ -25,15 +25,14 @@ from syncd.emulator.profiles._common import (
     Invalid,
     check_path_id,
     delete_contact,
-    get_contact,
     int_param,
     not_found,
 )
-from syncd.emulator.profiles.externalcontacts_document import API, build, content_of, validate
+from syncd.emulator.profiles.externalcontacts_document import API, content_of, validate
 from syncd.emulator.profiles.externalcontacts_patch import apply_changes
 from syncd.emulator.profiles.externalcontacts_sources import SourceConflict
 from syncd.emulator.responses import ApiProblem
-from syncd.emulator.store import Doc, StoredContact
+from syncd.emulator.store import Doc
 
 if TYPE_CHECKING:
     from syncd.emulator.profiles.externalcontacts import ExternalContactsProfile
@@ -50,7 +49,7 @@ SCAN_SCOPE = "scan/contacts"
 SOURCES_SCOPE = "externalsources"
 
 
-def _uri(path: str, **params: Any) -> str:
+def uri(path: str, **params: Any) -> str:
     query = urlencode({k: v for k, v in params.items() if v is not None})
     return f"{path}?{query}" if query else path
 
@@ -59,9 +58,6 @@ class ContactRoutes:
     def __init__(self, emulator: Emulator, profile: ExternalContactsProfile) -> None:
         self.em = emulator
         self.profile = profile
-
-    def known_source(self, source_id: str) -> bool:
-        return self.profile.sources.exists(source_id)
 
     # -- contacts ----------------------------------------------------------------------------
 
@@ -91,6 +87,7 @@ class ContactRoutes:
             entities = _sorted(found, sort)[offset : offset + size]
         else:
             entities, total = em.page(offset, size, descending=False)
+        entities = [self.profile.present(doc, call) for doc in entities]
         pages = math.ceil(total / size) if total else 0
         path = f"{API}/contacts"
         q = query or None
@@ -100,28 +97,43 @@ class ContactRoutes:
             "pageNumber": number,
             "total": total,
             "pageCount": pages,
-            "firstUri": _uri(path, pageSize=size, pageNumber=1, q=q),
-            "selfUri": _uri(path, pageSize=size, pageNumber=number, q=q),
-            "lastUri": _uri(path, pageSize=size, pageNumber=max(pages, 1), q=q),
+            "firstUri": uri(path, pageSize=size, pageNumber=1, q=q),
+            "selfUri": uri(path, pageSize=size, pageNumber=number, q=q),
+            "lastUri": uri(path, pageSize=size, pageNumber=max(pages, 1), q=q),
         }
         if number < pages and (number + 1) * size <= SEARCH_WINDOW:
-            body["nextUri"] = _uri(path, pageSize=size, pageNumber=number + 1, q=q)
+            body["nextUri"] = uri(path, pageSize=size, pageNumber=number + 1, q=q)
         if number > 1:
-            body["previousUri"] = _uri(path, pageSize=size, pageNumber=number - 1, q=q)
+            body["previousUri"] = uri(path, pageSize=size, pageNumber=number - 1, q=q)
         return JSONResponse(body)
 
     async def create(self, call: ApiCall) -> Response:
         body = await call.json_body()
         try:
-            content = validate(body, known_source=self.known_source)
+            content = validate(body, known=self.profile)
+            with self.em.lock:
+                doc, _ = self.profile.writer.create(content)
         except Invalid as exc:
             raise exc.problem() from None
-        em = self.em
-        now = em.now_iso()
-        contact_id = em.new_id()
-        doc = build(contact_id, content, created=now, modified=now)
-        em.apply_create(StoredContact(contact_id, now, doc))
-        return JSONResponse(doc)
+        return JSONResponse(self.profile.present(doc, call))
+
+    async def get(self, call: ApiCall) -> Response:
+        """A merged-away id answers per the ``merged_contact_get`` variant."""
+        contact_id = call.params["contactId"]
+        with self.em.lock:
+            doc = self.profile.read_contact(contact_id)
+        if doc is None:
+            raise not_found(contact_id)
+        return JSONResponse(self.profile.present(doc, call))
+
+    async def get_unresolved(self, call: ApiCall) -> Response:
+        """The contact as it was before a merge (a live contact as it is)."""
+        contact_id = call.params["contactId"]
+        with self.em.lock:
+            doc = self.profile.unresolved_contact(contact_id)
+        if doc is None:
+            raise not_found(contact_id)
+        return JSONResponse(self.profile.present(doc, call))
 
     async def replace(self, call: ApiCall) -> Response:
         """PUT: the body is the whole contact; fields left out are cleared."""
@@ -129,10 +141,10 @@ class ContactRoutes:
         body = await call.json_body()
         check_path_id(body, contact_id)
         try:
-            content = validate(body, known_source=self.known_source)
+            content = validate(body, known=self.profile)
         except Invalid as exc:
             raise exc.problem() from None
-        return self._store(contact_id, lambda _old: content, op="replace")
+        return self._store(call, contact_id, lambda _old: content, op="replace")
 
     async def patch(self, call: ApiCall) -> Response:
         """PATCH: ``{"changes": [{"field": "$.x", "value": ..., "action": ...}]}``."""
@@ -141,23 +153,24 @@ class ContactRoutes:
 
         def change(old: Doc) -> dict[str, Any]:
             try:
-                return apply_changes(content_of(old), body, known_source=self.known_source)
+                return apply_changes(content_of(old), body, known=self.profile)
             except Invalid as exc:
                 raise exc.problem() from None
 
-        return self._store(contact_id, change, op="update")
+        return self._store(call, contact_id, change, op="update")
 
-    def _store(self, contact_id: str, make: Any, *, op: str) -> Response:
+    def _store(self, call: ApiCall, contact_id: str, make: Any, *, op: str) -> Response:
+        """PUT and PATCH of a merged-away id are a 404: the record is no longer writable."""
         em = self.em
         with em.lock:
             old = em.get(contact_id)
             if old is None:
                 raise not_found(contact_id)
-            content = make(old)
-            now = em.now_iso()
-            doc = build(contact_id, content, created=old["createDate"], modified=now)
-            em.apply_update(contact_id, doc, op=op, at=now)
-        return JSONResponse(doc)
+            try:
+                doc = self.profile.writer.update(old, make(old), op=op)
+            except Invalid as exc:
+                raise exc.problem() from None
+        return JSONResponse(self.profile.present(doc, call))
 
     # -- scan ------------------------------------------------------------------------------
 
@@ -173,17 +186,34 @@ class ContactRoutes:
                 key = em.cursors.resolve(SCAN_SCOPE, cursor, now=now)
                 if key is None:
                     raise ApiProblem(400, "The cursor is invalid or has expired.")
-            entities, more = em.store.after(key, limit)
+            entities, more = self._scan_page(key, limit, division)
             after = None
             if more and entities:
                 after = em.cursors.issue(SCAN_SCOPE, em.store.key(entities[-1]["id"]), now=now)
-        path = f"{API}/scan/contacts"
-        body: dict[str, Any] = {"entities": entities}
+        path = call.request.url.path
+        body: dict[str, Any] = {"entities": [self.profile.present(doc, call) for doc in entities]}
         if after is not None:
             body["cursors"] = {"after": after}
-            body["nextUri"] = _uri(path, limit=limit, cursor=after, divisionId=division)
-        body["selfUri"] = _uri(path, limit=limit, cursor=cursor or None, divisionId=division)
+            body["nextUri"] = uri(path, limit=limit, cursor=after, divisionId=division)
+        body["selfUri"] = uri(path, limit=limit, cursor=cursor or None, divisionId=division)
         return JSONResponse(body)
+
+    def _scan_page(self, key: Any, limit: int, division: str | None) -> tuple[list[Doc], bool]:
+        """A scan page, limited to one division when ``divisionId`` is given."""
+        store = self.em.store
+        if not division:
+            return store.after(key, limit)
+        found: list[Doc] = []
+        while True:
+            batch, more = store.after(key, max(limit, SCAN_MAX_LIMIT))
+            for doc in batch:
+                if (doc.get("division") or {}).get("id") == division:
+                    if len(found) == limit:
+                        return found, True
+                    found.append(doc)
+                key = store.key(doc["id"])
+            if not more:
+                return found, False
 
     # -- external sources --------------------------------------------------------------------
 
@@ -212,8 +242,8 @@ class ContactRoutes:
         body: dict[str, Any] = {"entities": page}
         if after is not None:
             body["cursors"] = {"after": after}
-            body["nextUri"] = _uri(path, limit=limit, cursor=after, name=name, active=active_raw)
-        body["selfUri"] = _uri(path, limit=limit, cursor=cursor or None, name=name)
+            body["nextUri"] = uri(path, limit=limit, cursor=after, name=name, active=active_raw)
+        body["selfUri"] = uri(path, limit=limit, cursor=cursor or None, name=name)
         return JSONResponse(body)
 
     async def create_source(self, call: ApiCall) -> Response:
@@ -261,9 +291,11 @@ def routes(emulator: Emulator, profile: ExternalContactsProfile) -> list[BaseRou
         (f"{API}/contacts", {"GET": r.search, "POST": r.create}),
         (
             f"{API}/contacts/{{contactId}}",
-            {"GET": get_contact, "PUT": r.replace, "PATCH": r.patch, "DELETE": delete_contact},
+            {"GET": r.get, "PUT": r.replace, "PATCH": r.patch, "DELETE": delete_contact},
         ),
+        (f"{API}/contacts/{{contactId}}/unresolved", {"GET": r.get_unresolved}),
         (f"{API}/scan/contacts", {"GET": r.scan}),
+        (f"{API}/scan/contacts/divisionviews/all", {"GET": r.scan}),
         (f"{API}/externalsources", {"GET": r.list_sources, "POST": r.create_source}),
         (f"{API}/externalsources/{{externalSourceId}}", {"GET": r.get_source}),
     ]
