@@ -20,6 +20,7 @@ REGION_API_HOSTS: dict[str, str] = {
     "ap_northeast_1": "api.mypurecloud.jp",
     "ap_northeast_2": "api.apne2.pure.cloud",
     "ap_northeast_3": "api.apne3.pure.cloud",
+    "eusc_de_east_1": "api.edee1.eusc-pure.cloud",  # EU sovereign cloud
 }
 
 

@@ -24,11 +24,13 @@ from syncd.config.loading import (
     parse_settings,
     redacted_view,
     resolve_config_path,
+    with_secret,
 )
 from syncd.config.problems import format_validation_error
 from syncd.config.secret_source import SECRET_ENV, world_readable_warning
 from syncd.config.sections import (
     DEFAULT_REQUESTS_PER_MINUTE,
+    MAX_SOURCE_NAME,
     DaemonSettings,
     DatabaseSettings,
     GenesysSettings,
@@ -50,6 +52,7 @@ __all__ = [
     "CONFIG_ENV",
     "DEFAULT_CONFIG_PATH",
     "DEFAULT_REQUESTS_PER_MINUTE",
+    "MAX_SOURCE_NAME",
     "SECRET_ENV",
     "DaemonSettings",
     "DatabaseSettings",
@@ -69,5 +72,6 @@ __all__ = [
     "redacted_view",
     "resolve_config_path",
     "validate_cron",
+    "with_secret",
     "world_readable_warning",
 ]

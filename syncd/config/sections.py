@@ -27,6 +27,9 @@ from syncd.regions import REGION_API_HOSTS, region_urls
 # The rate limit of each wire profile: the reference's per organization, production's per
 # client-credentials token (an organization can ask Genesys for more).
 DEFAULT_REQUESTS_PER_MINUTE = {"reference": 600, "externalcontacts": 300}
+# The longest ExternalSource name Genesys accepts (SDK model ExternalSource.name): checked
+# here, at load, so a too-long genesys.external_source fails before any request is sent.
+MAX_SOURCE_NAME = 200
 
 
 class _Section(BaseModel):
@@ -80,7 +83,7 @@ class GenesysSettings(_Section):
     # externalcontacts profile (docs/externalcontacts.md): the ExternalSource our externalIds
     # point at (found or created by name), the email slot, the phone slot of each canonical
     # phone type (a partial table overrides the defaults; one slot per type), and bulk size.
-    external_source: str = Field(default="syncd", min_length=1, max_length=255)
+    external_source: str = "syncd"
     email_slot: Literal["workEmail", "personalEmail", "otherEmail"] = "workEmail"
     phone_slots: dict[str, str] = Field(
         default_factory=lambda: {
@@ -103,6 +106,18 @@ class GenesysSettings(_Section):
     def _known_region(cls, v: str) -> str:
         if v not in REGION_API_HOSTS:
             raise ValueError(f"unknown region {v!r}; allowed: {', '.join(REGION_API_HOSTS)}")
+        return v
+
+    @field_validator("external_source")
+    @classmethod
+    def _source_name_fits(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty: name the ExternalSource syncd's ids point at")
+        if len(v) > MAX_SOURCE_NAME:
+            raise ValueError(
+                f"is {len(v)} characters; Genesys allows an ExternalSource name of at most "
+                f"{MAX_SOURCE_NAME}: choose a shorter name"
+            )
         return v
 
     @field_validator("client_id")

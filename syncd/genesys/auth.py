@@ -8,6 +8,12 @@ fresh from a 401-triggered renewal is rejected again, the credentials (or their 
 wrong, and fetching more tokens cannot help; the caller gets ApiAuthError without another
 token request, so a revoked client produces no retry storm.
 
+The login host paces token requests with 429s like the API paces calls: the fetch waits as
+long as the answer asks (``Retry-After``, else the message's "[N] seconds", else
+``DEFAULT_RETRY_AFTER``) under the policy's rule for API 429s, and when that rule gives up it
+fails as ApiUnavailableError on the token route, like any other unavailable login: a still
+valid token stays in use, and the engine stops the run (no token, no call).
+
 The token never appears in logs, errors or reprs; it is also registered with the log
 redactor as a second line of defence.
 """
@@ -25,8 +31,8 @@ from pydantic import SecretStr
 from syncd.errors import ApiAuthError, ApiProtocolError, ApiUnavailableError
 from syncd.genesys.api import TOKEN_ROUTE
 from syncd.genesys.metrics import ClientMetrics
-from syncd.genesys.responses import correlation_id, server_message
-from syncd.genesys.retry import TRANSIENT_STATUSES, RetryPolicy
+from syncd.genesys.responses import correlation_id, retry_after, server_message
+from syncd.genesys.retry import DEFAULT_RETRY_AFTER, TRANSIENT_STATUSES, RetryPolicy
 from syncd.genesys.throttle import Clock, Sleep
 from syncd.logs import get_logger, register_secret
 
@@ -154,7 +160,8 @@ class TokenSource:
             return (await self._fetch(forced=True)).value
 
     async def _fetch(self, *, forced: bool) -> _Token:
-        failures = 0
+        failures = rate_limited = 0
+        deadline = self._clock() + self._retry.max_elapsed
         while True:
             started = self._clock()
             try:
@@ -182,6 +189,10 @@ class TokenSource:
                 latency_ms=round((self._clock() - started) * 1000, 1),
                 correlation_id=correlation_id(response),
             )
+            if status == 429:  # not a failure: the login host pacing us
+                rate_limited += 1
+                await self._wait_out_rate_limit(response, rate_limited, deadline)
+                continue
             if status in TRANSIENT_STATUSES:
                 failures += 1
                 if failures >= self._retry.max_attempts:
@@ -212,6 +223,25 @@ class TokenSource:
                 forced=forced,
             )
             return token
+
+    async def _wait_out_rate_limit(
+        self, response: httpx.Response, rate_limited: int, deadline: float
+    ) -> None:
+        """Sleep as long as a login 429 asks; ApiUnavailableError when the policy gives up."""
+        asked = retry_after(response)
+        wait = DEFAULT_RETRY_AFTER if asked is None else asked
+        if self._retry.rate_limit_ends_call(rate_limited, wait) or self._clock() + wait > deadline:
+            raise ApiUnavailableError(
+                f"the Genesys login service rate-limited the token request {rate_limited} "
+                f"time(s) and asks to wait {wait:.0f}s more, beyond the retry policy: "
+                "try again later, or check whether other clients share this OAuth client",
+                status=429,
+                method="POST",
+                route=TOKEN_ROUTE,
+                correlation_id=correlation_id(response),
+            )
+        log.warning("genesys.token.rate_limited", wait_s=round(wait, 3), count=rate_limited)
+        await self._sleep(wait)
 
     def _parse(self, response: httpx.Response, started: float, forced: bool) -> _Token:
         try:

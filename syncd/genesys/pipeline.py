@@ -103,7 +103,7 @@ class RequestPipeline:
                 if status == 429:
                     rate_limited += 1
                     wait = self._throttle.on_rate_limited(slot, retry_after(outcome))
-                    if rate_limited > policy.max_rate_limited or wait > policy.max_retry_after:
+                    if policy.rate_limit_ends_call(rate_limited, wait):
                         raise error_for(outcome, method=spec.method, route=spec.route)
                     continue
                 verdict = classify_status(_retry_method(spec), status)

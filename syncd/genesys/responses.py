@@ -1,4 +1,5 @@
-"""Reading HTTP answers: correlation id, server message, Retry-After, and error mapping.
+"""Reading HTTP answers: correlation id, server message, the wait a 429 asks for, and
+error mapping.
 
 Why one place: every status the client does not handle itself becomes exactly one
 exception of ``syncd.errors``, with the server's message, the correlation id and the route,
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -28,6 +30,11 @@ from syncd.logs import scrub
 
 CORRELATION_HEADER = "ININ-Correlation-Id"
 MAX_MESSAGE = 500
+# A wait read from a 429's message text is trusted up to ten minutes: beyond what Genesys
+# documents, short enough that a garbled message cannot stall the whole client for long.
+MAX_MESSAGE_RETRY_AFTER = 600.0
+# Genesys: "Rate limit exceeded the maximum. Retry the request in [42] seconds".
+_MESSAGE_WAIT = re.compile(r"\[\s*(\d{1,9}(?:\.\d{1,6})?)\s*\]\s*seconds?\b", re.IGNORECASE)
 
 
 def correlation_id(response: httpx.Response) -> str | None:
@@ -72,6 +79,16 @@ def _server_message(response: httpx.Response) -> str:
 
 
 def retry_after(response: httpx.Response, *, now_epoch: float | None = None) -> float | None:
+    """Seconds a 429 asks us to wait: the ``Retry-After`` header, else the "[N] seconds" of
+    Genesys' message (capped at ``MAX_MESSAGE_RETRY_AFTER``); None when neither says."""
+    header = _retry_after_header(response, now_epoch)
+    if header is not None:
+        return header
+    found = _MESSAGE_WAIT.search(_server_message(response))
+    return min(float(found.group(1)), MAX_MESSAGE_RETRY_AFTER) if found else None
+
+
+def _retry_after_header(response: httpx.Response, now_epoch: float | None) -> float | None:
     """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date); None if unusable."""
     raw = response.headers.get("Retry-After")
     if raw is None:
@@ -84,8 +101,6 @@ def retry_after(response: httpx.Response, *, now_epoch: float | None = None) -> 
             when = parsedate_to_datetime(raw)
         except (TypeError, ValueError):
             return None
-        import time
-
         seconds = when.timestamp() - (time.time() if now_epoch is None else now_epoch)
     if not math.isfinite(seconds):
         return None

@@ -26,6 +26,8 @@ from typing import Any
 import httpx
 
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+# The wait after a 429 that says nothing usable about when to come back (Genesys' SDKs: ~3 s).
+DEFAULT_RETRY_AFTER = 3.0
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
 # Answers that prove a POST was not applied, so re-sending it cannot duplicate anything.
 POST_RESENDABLE_STATUSES = frozenset({429, 503})
@@ -81,7 +83,7 @@ class RetryPolicy:
     """How hard one request tries. Frozen: share one instance between clients freely.
 
     ``max_attempts`` counts sends that ended in a transient failure (429s do not count: they
-    are the server pacing us, and ``max_rate_limited`` bounds them separately). The total
+    are the server pacing us; :meth:`rate_limit_ends_call` bounds them separately). The total
     wall time one request may spend once it holds an in-flight slot is ``max_elapsed``.
     ``wait=False`` is the testing switch: backoff delays become zero.
     """
@@ -102,6 +104,14 @@ class RetryPolicy:
             raise ValueError("delays must not be negative and max_elapsed must be positive")
         if not 0.0 <= self.jitter <= 1.0:
             raise ValueError("jitter is a fraction between 0 and 1")
+
+    def rate_limit_ends_call(self, rate_limited: int, wait: float) -> bool:
+        """Whether the ``rate_limited``-th 429 of one call, asking ``wait`` seconds, ends it.
+
+        The same rule for the API and the login host: waiting out a short pause is cheaper
+        than failing, but a long one (or an endless stream of them) is the caller's to decide.
+        """
+        return rate_limited > self.max_rate_limited or wait > self.max_retry_after
 
     def delay(self, failures: int, rng: random.Random) -> float:
         """Seconds to wait after the ``failures``-th transient failure (1-based).

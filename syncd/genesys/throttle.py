@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import anyio
 
 from syncd.genesys.metrics import ClientMetrics
+from syncd.genesys.retry import DEFAULT_RETRY_AFTER
 from syncd.logs import get_logger
 
 Clock = Callable[[], float]
@@ -62,7 +63,7 @@ class PacingSettings:
     floor_fraction: float = 0.05  # never below this fraction of the configured rate
     recovery_step: float = 0.05  # fraction of the configured rate regained per period
     recovery_period: float = 10.0  # seconds without a 429 per recovery step
-    default_retry_after: float = 3.0  # pause for a 429 without a usable Retry-After
+    default_retry_after: float = DEFAULT_RETRY_AFTER  # a 429 that does not say how long
     breaker_threshold: int = 3
     breaker_base: float = 2.0
     breaker_cap: float = 30.0  # also the worst delay before noticing a recovery

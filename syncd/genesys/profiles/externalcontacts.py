@@ -19,9 +19,9 @@ Fields syncd does not manage (the other email slots, ``middleName``, ``title``, 
 other systems' ``externalIds``, custom fields, a phone's ``extension`` while its number is
 unchanged, ...) are never sent, so never clobbered: updates are PATCHes of field paths
 (``Remove`` for a cleared field), computed against a fresh read when phones are involved;
-PUT is never used. A contact with two phones that map to one slot cannot be represented:
-:meth:`representation_problem` says why, and building a write for it raises
-``ApiValidationError`` before anything is sent.
+PUT is never used. A contact with two phones that map to one slot, or a value longer than
+Genesys stores, cannot be represented: :meth:`representation_problem` says why, and building
+a write for it (or a search ``q`` over 256 characters) raises ``ApiValidationError`` unsent.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from syncd.config import MAX_SOURCE_NAME
 from syncd.errors import ApiProtocolError, ApiValidationError
 from syncd.genesys.api import Page
 from syncd.genesys.profiles._base import (
@@ -42,11 +43,13 @@ from syncd.genesys.profiles._base import (
 )
 from syncd.genesys.profiles._shape import array, obj, opt_int, opt_str, opt_time, req_str
 from syncd.genesys.profiles.externalcontacts_fields import (
+    MAX_SEARCH_QUERY,
     PHONE_READ_ONLY,
     PHONE_SLOTS,
     PHONE_TYPES,
     FieldMapping,
     held_number,
+    length_problem,
     same_number,
 )
 from syncd.model import CONTACT_FIELDS, Contact, Phone, RemoteContact
@@ -86,6 +89,8 @@ class ExternalContactsProfile:
     rate_limit_headers = False  # production sends no X-Rate-Limit-*: 429 + Retry-After only
 
     def __init__(self, mapping: FieldMapping | None = None, source_name: str = "syncd") -> None:
+        if not 1 <= len(source_name) <= MAX_SOURCE_NAME:
+            raise ValueError(f"genesys.external_source: 1 to {MAX_SOURCE_NAME} characters")
         self.mapping = mapping or FieldMapping()
         self.source_name = source_name
         self.source_id: str | None = None
@@ -142,6 +147,9 @@ class ExternalContactsProfile:
     # -- mapping -----------------------------------------------------------------------------
 
     def representation_problem(self, contact: Contact) -> str | None:
+        too_long = length_problem(contact, self.mapping.email_slot)
+        if too_long is not None:
+            return too_long
         seen: dict[str, str] = {}
         for phone in contact.phone_numbers:
             slot = self.mapping.phone_slots.get(phone.type)
@@ -197,8 +205,17 @@ class ExternalContactsProfile:
         return RequestSpec("GET", _path(genesys_id), ROUTE)
 
     def search_request(self, external_id: str) -> RequestSpec:
+        """Search by ``q``; refused before sending when longer than Genesys accepts."""
+        query = search_term(external_id)
+        if len(query) > MAX_SEARCH_QUERY:
+            raise ApiValidationError(
+                f"cannot search for externalId {query[:40]!r}... ({len(query)} characters): "
+                f"Genesys accepts a q of at most {MAX_SEARCH_QUERY}; shorten the id in the CRM",
+                method="GET",
+                route=C,
+            )
         params: dict[str, str | int] = {
-            "q": search_term(external_id),
+            "q": query,
             "pageSize": SEARCH_PAGE_SIZE,
             "pageNumber": 1,
         }

@@ -1,15 +1,20 @@
-"""The slots of an ExternalContact that hold syncd's email and phones, and how a phone
-number held in a slot compares with the CRM's.
+"""The slots of an ExternalContact that hold syncd's email and phones, how a phone number
+held in a slot compares with the CRM's, and the documented length limits of what syncd sends.
 
 Separate from the profile so the slot rules (checked once, at configuration load) read on
 their own; :mod:`syncd.genesys.profiles.externalcontacts` re-exports :class:`FieldMapping`.
+The limits are checked before sending because Genesys' answer to an over-long value is a 400
+that costs a request (and, for a search, may silently match nothing).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from syncd.model import Contact
 
 PHONE_TYPES = ("WORK", "MOBILE", "HOME", "OTHER")
 PHONE_SLOTS = ("workPhone", "cellPhone", "homePhone", "otherPhone")
@@ -17,6 +22,13 @@ EMAIL_SLOTS = ("workEmail", "personalEmail", "otherEmail")
 DEFAULT_PHONE_SLOTS = dict(zip(PHONE_TYPES, PHONE_SLOTS, strict=True))
 # Computed by the server from what was sent: never sent back.
 PHONE_READ_ONLY = frozenset({"e164", "countryCode", "userInput"})
+
+# Documented limits, in characters (SDK models; the developer forum for ``q``; the
+# ExternalSource name limit lives with the setting, in syncd.config).
+MAX_EXTERNAL_ID = 255  # an externalIds entry's value
+MAX_SEARCH_QUERY = 256  # the ``q`` of GET /externalcontacts/contacts
+MAX_NAME = 1000  # firstName, lastName
+MAX_EMAIL = 256  # workEmail, personalEmail, otherEmail
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,3 +68,17 @@ def same_number(number: str | None, held: Any) -> bool:
 
 def _digits(text: str | None) -> str:
     return "".join(ch for ch in text or "" if ch.isdigit())
+
+
+def length_problem(contact: Contact, email_slot: str) -> str | None:
+    """Which of ``contact``'s values is longer than Genesys stores (None: all fit)."""
+    values = (
+        ("externalIds value", contact.external_id, MAX_EXTERNAL_ID),
+        ("firstName", contact.first_name, MAX_NAME),
+        ("lastName", contact.last_name, MAX_NAME),
+        (email_slot, contact.email, MAX_EMAIL),
+    )
+    for wire, value, limit in values:
+        if value is not None and len(value) > limit:
+            return f"{wire} is {len(value)} characters; Genesys stores at most {limit}"
+    return None
