@@ -48,7 +48,7 @@ def test_db_upgrade_current_downgrade(tmp_path: Path, database_url: str) -> None
     assert "empty -> 0001" in result.output
     result = runner.invoke(cli, ["--config", str(config), "db", "current"])
     assert "up to date" in result.output
-    result = runner.invoke(cli, ["--config", str(config), "db", "downgrade", "base"])
+    result = runner.invoke(cli, ["--config", str(config), "db", "downgrade", "base", "--yes"])
     assert result.exit_code == 0, result.output
 
 

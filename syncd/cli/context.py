@@ -1,5 +1,10 @@
 """What every command shares: the configuration (loaded once, lazily), the database, and the
-executor factory behind ``syncd run`` (``None``: the sync engine's; tests inject a double)."""
+executor factory behind ``syncd run`` (``None``: the sync engine's; tests inject a double).
+
+Two views of the configuration: :attr:`AppContext.local_settings` for the commands that never
+call Genesys (``status``, ``ledger``, ``runs``, ``contact``, ``resync``, ``db``, ``config
+check``), which work without the client secret; :attr:`AppContext.settings` for those that do
+(``sync``, ``run``), which refuses clearly, naming the cause, when the secret cannot be found."""
 
 from __future__ import annotations
 
@@ -26,14 +31,28 @@ class AppContext:
     _database: Database | None = field(default=None, repr=False)
 
     @property
-    def settings(self) -> Settings:
+    def local_settings(self) -> Settings:
+        """The configuration, with ``genesys.client_secret`` unset when it cannot be found."""
         if self._settings is None:
             from syncd.config import load_settings
 
-            self._settings = load_settings(self.config_path)
+            self._settings = load_settings(self.config_path, require_secret=False)
             self._setup_logging(self._settings)
             self._warn_if_secret_readable(self._settings)
         return self._settings
+
+    @property
+    def settings(self) -> Settings:
+        """The configuration with the client secret, or a ConfigError saying why there is none."""
+        settings = self.local_settings
+        if settings.genesys.client_secret is None:
+            from syncd.config import resolve_config_path, with_secret
+
+            source = str(resolve_config_path(self.config_path))
+            self._settings = settings = with_secret(settings, source=source)
+            self._setup_logging(settings)  # the secret appeared meanwhile: redact it too
+            self._warn_if_secret_readable(settings)
+        return settings
 
     def _warn_if_secret_readable(self, settings: Settings) -> None:
         from syncd.config import resolve_config_path, world_readable_warning
@@ -58,7 +77,7 @@ class AppContext:
         if self._database is None:
             from syncd.store.db import open_database
 
-            s = self.settings
+            s = self.local_settings
             self._database = open_database(s.database.url, busy_timeout=s.database.busy_timeout)
         return self._database
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from syncd.cli.context import AppContext, pass_app
 from syncd.config import Settings, load_settings
 from syncd.exit_codes import ExitCode
 from syncd.logs import configure_logging
+
+if TYPE_CHECKING:
+    from syncd.store.db import Database
 
 
 @click.command("run")
@@ -46,6 +51,38 @@ def run(app: AppContext) -> None:
     raise click.exceptions.Exit(code)
 
 
+def _known_ids(db: Database, ids: list[str]) -> list[str]:
+    """``ids`` that are in the mirror (tombstoned included) or linked; warns about the rest."""
+    import sqlalchemy as sa
+
+    from syncd.store.links import get_links
+    from syncd.store.schema import crm_contacts
+
+    unique = list(dict.fromkeys(ids))
+    with db.read() as conn:
+        in_mirror = set(
+            conn.execute(
+                sa.select(crm_contacts.c.external_id).where(crm_contacts.c.external_id.in_(unique))
+            ).scalars()
+        )
+        linked = set(get_links(conn, unique))
+    known = [i for i in unique if i in in_mirror or i in linked]
+    unknown = [i for i in unique if i not in known]
+    if unknown:
+        what = "is" if len(unknown) == 1 else "are"
+        click.echo(
+            f"syncd: warning: {', '.join(unknown)} {what} neither in the mirror nor linked to a "
+            "Genesys contact (check the spelling, or `syncd mirror import` it first)"
+            + ("; left out of the request" if known else ""),
+            err=True,
+        )
+    if not known:
+        from syncd.cli.ops_common import fail
+
+        raise fail("no --external-id given is known; nothing was queued", ExitCode.USAGE)
+    return known
+
+
 @click.command("resync")
 @click.option("--full", is_flag=True, help="A full reconcile instead of an incremental run.")
 @click.option(
@@ -79,6 +116,10 @@ def resync(
 ) -> None:
     """Ask the running daemon for a sync run now.
 
+    An --external-id that is neither in the mirror nor linked to a Genesys contact is named
+    in a warning and left out of the request; when no given id is known, nothing is queued
+    (exit 2).
+
     \b
     Exit codes with --wait: the run's own (0 ok, 1 some rows failed or the run failed,
     3 deletes held), or 4 when no daemon is alive or the wait timed out (a request
@@ -97,7 +138,9 @@ def resync(
         raise click.UsageError("--external-id must not be empty")
     kind = "full" if full else "targeted" if ids else "incremental"
     db = app.database()
-    stale_after = daemon_settings(app.settings).stale_after
+    if ids:
+        ids = _known_ids(db, ids)
+    stale_after = daemon_settings(app.local_settings).stale_after
     alive = client.live_daemons(db, stale_after)
     if wait and not alive:
         click.echo(f"syncd: {client.describe_no_daemon(db)}; nothing was queued", err=True)

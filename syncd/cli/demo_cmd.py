@@ -34,11 +34,17 @@ CRM_EDITS = [
 ]
 HAND_EDITED = "CRM-00001"
 
+# The demo resets only a folder it made: the marker says so. The files it deletes or rewrites:
+MARKER = ".syncd-demo"
+CONFIG_HEADER = "# Written by `syncd demo`"
+DATABASE_FILES = ("syncd.db", "syncd.db-wal", "syncd.db-shm")
+CLOBBERED = (*DATABASE_FILES, "config.toml")
+
 
 def _write_config(folder: Path, api_url: str, login_url: str) -> Path:
     config = folder / "config.toml"
     config.write_text(
-        "# Written by `syncd demo`: the emulator it points at is gone when the demo ends,\n"
+        f"{CONFIG_HEADER}: the emulator it points at is gone when the demo ends,\n"
         "# but every read-only command (ledger, runs, contact, status) works on this file.\n"
         "[database]\n"
         f'url = "sqlite:///{(folder / "syncd.db").resolve()}"\n\n'
@@ -55,6 +61,39 @@ def _write_config(folder: Path, api_url: str, login_url: str) -> Path:
     )
     config.chmod(0o600)
     return config
+
+
+def _is_demo_folder(folder: Path) -> bool:
+    """The marker is there, or (a folder of an older demo) its config has the demo's header."""
+    if (folder / MARKER).is_file():
+        return True
+    try:
+        with (folder / "config.toml").open(encoding="utf-8") as config:
+            return config.readline().startswith(CONFIG_HEADER)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _claim_folder(folder: Path) -> None:
+    """Make ``folder`` the demo's, refusing (``USAGE``) one whose files it did not create."""
+    present = [
+        name for name in CLOBBERED if (folder / name).is_symlink() or (folder / name).exists()
+    ]
+    if present and not _is_demo_folder(folder):
+        click.echo(
+            f"syncd: error: refusing to use {folder} for the demo: it holds "
+            f"{', '.join(present)}, which `syncd demo` did not create and would overwrite "
+            "(the demo recreates its database). Pass --dir with a new or empty folder, or "
+            "move those files away. Nothing was changed.",
+            err=True,
+        )
+        raise click.exceptions.Exit(ExitCode.USAGE)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARKER).write_text(
+        "Made by `syncd demo`: running `syncd demo --dir` on this folder again recreates its "
+        "database and config.\n",
+        encoding="utf-8",
+    )
 
 
 def _step(title: str) -> None:
@@ -109,10 +148,14 @@ def _hand_edit(api_url: str, login_url: str, external_id: str) -> str:
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("syncd-demo"),
     show_default=True,
-    help="Folder for the demo's database and config (its database is recreated).",
+    help="Folder for the demo's database and config: a new or empty one, or one an earlier "
+    "demo made (its database is then recreated).",
 )
 def demo(folder: Path) -> None:
-    """Show the whole job in one command: emulator, import, sync, edits, drift, ledger."""
+    """Show the whole job in one command: emulator, import, sync, edits, drift, ledger.
+
+    Refuses (exit 2) a folder holding a database or config.toml that it did not create.
+    """
     import sqlalchemy as sa
 
     from syncd.emulator import EmulatorConfig, EmulatorServer
@@ -121,8 +164,8 @@ def demo(folder: Path) -> None:
 
     configure_logging(level="warning")
 
-    folder.mkdir(parents=True, exist_ok=True)
-    for leftover in ("syncd.db", "syncd.db-wal", "syncd.db-shm"):
+    _claim_folder(folder)
+    for leftover in DATABASE_FILES:
         (folder / leftover).unlink(missing_ok=True)
     emulator_config = EmulatorConfig(
         requests_per_minute=DEMO_RATE,

@@ -13,7 +13,8 @@ from syncd.cli.formatting import ALL_FORMATS, Column, emit, format_option, iso_z
 from syncd.cli.ops_common import DURATION, WHEN, friendly_errors, open_database, pipe_safe
 from syncd.cli.ops_ledger_view import print_ledger
 from syncd.config import LedgerSettings
-from syncd.store.reports import KNOWN_OPS, KNOWN_OUTCOMES, LEDGER_FIELDS, LedgerFilter, iter_ledger
+from syncd.store.ledger import OPS, OUTCOMES
+from syncd.store.reports import LEDGER_FIELDS, LedgerFilter, iter_ledger
 from syncd.store.retention import DEFAULT_BATCH_SIZE, prune_ledger
 
 DEFAULT_LIMIT = 100
@@ -21,8 +22,14 @@ LEDGER_COLUMNS = tuple(Column(name, name) for name in LEDGER_FIELDS)
 
 
 def ledger_settings(app: AppContext) -> LedgerSettings:
-    """The ``[ledger]`` section of the configuration."""
-    return app.settings.ledger
+    """The ``[ledger]`` section of the configuration (no Genesys secret needed)."""
+    return app.local_settings.ledger
+
+
+# The values the engine writes (syncd.store.reports, the one list): a typo is a usage error
+# that names them, not an empty answer.
+OP_CHOICE = click.Choice(OPS, case_sensitive=False)
+OUTCOME_CHOICE = click.Choice(OUTCOMES, case_sensitive=False)
 
 
 @click.group("ledger", invoke_without_command=True)
@@ -52,15 +59,17 @@ def ledger_settings(app: AppContext) -> LedgerSettings:
     "--op",
     "ops",
     multiple=True,
+    type=OP_CHOICE,
     metavar="OP",
-    help=f"Only this operation (repeatable): {', '.join(KNOWN_OPS)}.",
+    help=f"Only this operation (repeatable): {', '.join(OPS)}.",
 )
 @click.option(
     "--outcome",
     "outcomes",
     multiple=True,
+    type=OUTCOME_CHOICE,
     metavar="OUTCOME",
-    help=f"Only this outcome (repeatable): {', '.join(KNOWN_OUTCOMES)}.",
+    help=f"Only this outcome (repeatable): {', '.join(OUTCOMES)}.",
 )
 @click.option("--run", "run_id", type=int, metavar="RUN_ID", help="Only entries of this run.")
 @click.option(

@@ -1,4 +1,10 @@
-"""`syncd runs` (recent sync runs) and `syncd runs show RUN_ID` (one run, its ledger, errors)."""
+"""`syncd runs` (recent sync runs) and `syncd runs show RUN_ID` (one run, its ledger, errors).
+
+A run that did not finish (killed: still ``running`` with its process gone, or marked
+``interrupted`` by a later run) never recorded its counters: they are derived from its ledger
+rows (``counters_from`` = ``ledger``), and those the ledger cannot tell (unchanged, API calls,
+429s) are shown as unknown, never as 0.
+"""
 
 from __future__ import annotations
 
@@ -60,6 +66,8 @@ RUN_FIELDS = (
     "rate_limited",
     "instance_id",
     "error",
+    "counters_from",
+    "unresolved",
 )
 
 
@@ -80,12 +88,17 @@ SHORT_NAMES = {
     "rejected": "rej",
     "api_calls": "calls",
     "rate_limited": "429s",
+    "unresolved": "pending",
 }
 
 
 def run_summary(run: Mapping[str, Any]) -> str:
-    """The non-zero counters in one line: ``new 2, upd 1, fail 3; calls 7, 429s 2``."""
-    changes = ", ".join(f"{SHORT_NAMES[k]} {run[k]}" for k in RUN_COUNTERS if run[k])
+    """The non-zero counters in one line: ``new 2, upd 1, fail 3; calls 7, 429s 2``; for a
+    run that did not finish: ``new 820, pending 3 (from the ledger); calls unknown``."""
+    keys = (*RUN_COUNTERS, "unresolved")
+    changes = ", ".join(f"{SHORT_NAMES[k]} {run[k]}" for k in keys if run.get(k))
+    if run.get("counters_from") == "ledger":
+        return f"{changes or 'no changes'} (from the ledger); calls unknown"
     calls = ", ".join(f"{SHORT_NAMES[k]} {run[k]}" for k in ("api_calls", "rate_limited") if run[k])
     return "; ".join(part for part in (changes or "no changes", calls) if part)
 
@@ -197,7 +210,18 @@ def runs_cmd(
 
 
 def _counters_line(run: Mapping[str, Any]) -> str:
-    return ", ".join(f"{name} {run[name]}" for name in RUN_COUNTERS)
+    line = ", ".join(f"{name} {_num(run[name])}" for name in RUN_COUNTERS)
+    if run.get("unresolved"):
+        line += f", unresolved intents {run['unresolved']}"
+    if run.get("counters_from") == "ledger":
+        line += " (from its ledger rows: the run did not record them)"
+    return line
+
+
+def _calls_line(run: Mapping[str, Any]) -> str:
+    if run["api_calls"] is None:
+        return "unknown (the run did not record them)"
+    return f"{run['api_calls']} ({run['rate_limited']} answered 429)"
 
 
 ERRORS_TABLE = (
@@ -266,7 +290,7 @@ def _print_run(
             ("finished", run["finished_at"]),
             ("duration", _duration(run, now)),
             ("counters", _counters_line(run)),
-            ("API calls", f"{run['api_calls']} ({run['rate_limited']} answered 429)"),
+            ("API calls", _calls_line(run)),
             ("error", run["error"]),
             ("ledger", Text(", ".join(f"{k} {v}" for k, v in summary.items()) or "no entries")),
         ],

@@ -3,10 +3,12 @@
 Exit status (also in ``health.exit_code`` of the JSON), an :class:`~syncd.exit_codes.ExitCode`:
 
 * 0 healthy: a live daemon (heartbeat fresher than ``--stale-after``) and nothing to fix;
-* 1 degraded: links in ``failed`` or ``held`` state, the last run of a kind ended ``failed``
-  or ``held``, or live daemons without a leader;
+* 1 degraded: links in ``failed`` state, deletes held by the guard (links ``held``), intents
+  unresolved for longer than ``--pending-after``, the last run of a kind ended ``failed`` or
+  ``held``, or live daemons without a leader;
 * 2 usage or configuration error (bad option, unreadable config, schema missing or old);
-* 4 down: no daemon has ever reported, or every heartbeat is stale (or the state ``stopped``);
+* 4 down: no daemon has ever reported, or every instance is dead: heartbeat stale, state
+  ``stopped``, or (an instance of this host) its process gone;
 * 5 unknown: the database cannot be read, so health cannot be told.
 
 The policy itself is :func:`syncd.store.health.evaluate_health`.
@@ -49,10 +51,18 @@ DEFAULT_STALE_AFTER = timedelta(seconds=120)
     metavar="DURATION",
     help="A heartbeat older than this means the daemon is down.",
 )
+@click.option(
+    "--pending-after",
+    type=DURATION,
+    default="15m",
+    show_default=True,
+    metavar="DURATION",
+    help="An intent unresolved for longer than this makes the status degraded.",
+)
 @format_option(("table", "json"))
 @pass_app
 @friendly_errors
-def status_cmd(app: AppContext, stale_after: timedelta, fmt: str) -> None:
+def status_cmd(app: AppContext, stale_after: timedelta, pending_after: timedelta, fmt: str) -> None:
     """Daemon liveness, leader, last runs, schedule, requests and sync state.
 
     Exit status: 0 healthy, 1 degraded, 2 usage/config error, 4 no live daemon,
@@ -60,7 +70,7 @@ def status_cmd(app: AppContext, stale_after: timedelta, fmt: str) -> None:
     """
     db = open_database(app)
     with db.read() as conn:
-        report = status_report(conn, stale_after=stale_after)
+        report = status_report(conn, stale_after=stale_after, pending_after=pending_after)
     health = evaluate_health(report)
     if fmt == "json":
         write_object(as_json(report, health))
@@ -112,9 +122,12 @@ def as_json(report: StatusReport, health: Health) -> dict[str, Any]:
             "full": sched["next_full_at"] if sched else None,
         },
         "current_run": _run_json(report, report.current_run),
+        "abandoned_run": _run_json(report, report.abandoned_run),
         "last_runs": {k: _run_json(report, r) for k, r in report.last_runs.items()},
         "requests": report.requests,
         "links": {"total": sum(report.links.values()), "by_state": report.links},
+        "held_deletes": report.links.get("held", 0),
+        "intents": {**report.intents, "threshold_seconds": report.pending_after.total_seconds()},
         "mirror": report.mirror,
     }
 
@@ -156,6 +169,23 @@ RUNS_TABLE = (
 )
 
 
+def _instance_state(inst: Mapping[str, Any]) -> str:
+    if inst["alive"] or inst["state"] == "stopped":
+        return str(inst["state"])
+    why = "process gone" if inst.get("process_gone") else "heartbeat stale"
+    return f"dead ({why})"
+
+
+def _running_now(report: StatusReport) -> str:
+    run = report.current_run
+    if run is not None:
+        return f"run {run['id']} ({run['kind']}), started " + _ago(report, run["started_at"])
+    gone = report.abandoned_run
+    if gone is not None:
+        return f"nothing (run {gone['id']} ({gone['kind']}) was left by a process that is gone)"
+    return "nothing"
+
+
 def print_status(report: StatusReport, health: Health) -> None:
     click.echo(f"syncd status: {health.state.upper()} (exit {health.exit_code})")
     for problem in health.problems:
@@ -176,13 +206,7 @@ def print_status(report: StatusReport, health: Health) -> None:
             ),
             ("next incremental", _in(report, sched["next_incremental_at"]) if sched else None),
             ("next full", _in(report, sched["next_full_at"]) if sched else None),
-            (
-                "running now",
-                f"run {report.current_run['id']} ({report.current_run['kind']}), started "
-                + _ago(report, report.current_run["started_at"])
-                if report.current_run
-                else "nothing",
-            ),
+            ("running now", _running_now(report)),
             (
                 "requests",
                 f"{report.requests['pending']} pending, {report.requests['running']} "
@@ -208,7 +232,8 @@ def print_status(report: StatusReport, health: Health) -> None:
             [
                 {
                     **i,
-                    "leader": "yes" if i["is_leader"] else "no",
+                    "state": _instance_state(i),
+                    "leader": "yes" if i["is_leader"] and i["alive"] else "no",
                     "heartbeat": _ago(report, i["heartbeat_at"]) + ("" if i["alive"] else " STALE"),
                 }
                 for i in report.instances

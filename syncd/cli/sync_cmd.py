@@ -1,8 +1,9 @@
 """`syncd sync`: one sync run in the foreground, under the same single-writer lock as the daemon.
 
-Exit codes: 0 every row succeeded; 1 some rows failed or were rejected (or the run failed or
-was interrupted); 2 usage or configuration error, or the lock is held; 3 deletes were held by
-the mass-delete guard (re-run with ``--allow-mass-delete`` once you have checked them).
+Exit codes: 0 every row succeeded; 1 some rows failed or were rejected, or intents were left
+unresolved (or the run failed or was interrupted); 2 usage or configuration error, or the lock
+is held; 3 deletes are held by the mass-delete guard, whether this run held them or an earlier
+one did (re-run with ``--allow-mass-delete`` once you have checked them).
 """
 
 from __future__ import annotations
@@ -129,6 +130,8 @@ def _summary(report: RunReport, console: Console, dry_run: bool) -> None:
     table.add_column("count", justify="right")
     for label, key in _SUMMARY:
         table.add_row(label, str(report.counts[key]))
+    if report.counts["unresolved"]:
+        table.add_row("unresolved intents", str(report.counts["unresolved"]))
     if report.counts["duplicates"] or report.counts["orphans"]:
         table.add_row("duplicates reported", str(report.counts["duplicates"]))
         table.add_row("orphans reported", str(report.counts["orphans"]))
@@ -139,9 +142,14 @@ def _summary(report: RunReport, console: Console, dry_run: bool) -> None:
     console.print(table)
     if report.error:
         console.print(f"error: {report.error}")
-    if report.status == "held":
+    if report.counts["held"] and not dry_run:
         console.print(
-            "deletes were held by the mass-delete guard: check them "
+            f"{report.counts['held']} delete(s) are held by the mass-delete guard: check them "
+            "(`syncd ledger --outcome held`), then run `syncd sync --allow-mass-delete`"
+        )
+    elif report.status == "held":
+        console.print(
+            "deletes would be held by the mass-delete guard: check them "
             "(`syncd ledger --outcome held`), then re-run with --allow-mass-delete"
         )
 
@@ -169,7 +177,8 @@ def sync(
     external_ids: tuple[str, ...],
     allow_mass_delete: bool,
 ) -> None:
-    """Run one sync now, in the foreground (exit 0 ok, 1 rows failed, 2 error, 3 held)."""
+    """Run one sync now, in the foreground (exit 0 ok, 1 rows failed or intents unresolved,
+    2 error, 3 deletes held)."""
     if full and external_ids:
         raise click.UsageError("--full and --external-id cannot be combined")
     kind = "targeted" if external_ids else "full" if full else "incremental"

@@ -33,8 +33,15 @@ def resolve_config_path(explicit: str | os.PathLike[str] | None) -> Path:
     return DEFAULT_CONFIG_PATH
 
 
-def parse_settings(data: dict[str, Any], *, source: str | None = None) -> Settings:
-    """Validate a parsed TOML document into :class:`Settings` (secrets resolved)."""
+def parse_settings(
+    data: dict[str, Any], *, source: str | None = None, require_secret: bool = True
+) -> Settings:
+    """Validate a parsed TOML document into :class:`Settings` (secrets resolved).
+
+    With ``require_secret=False`` (commands that never call Genesys) a client secret that
+    cannot be found leaves ``genesys.client_secret`` unset instead of failing;
+    :func:`with_secret` later demands it, with the same message.
+    """
     controls = control_character_problems(data)
     try:
         settings = Settings.model_validate(data)
@@ -42,14 +49,29 @@ def parse_settings(data: dict[str, Any], *, source: str | None = None) -> Settin
         raise ConfigError(controls + format_validation_error(exc), source=source) from None
     if controls:
         raise ConfigError(controls, source=source)
+    try:
+        return with_secret(settings, source=source)
+    except ConfigError:
+        if require_secret:
+            raise
+    unresolved = settings.genesys.model_copy(update={"client_secret": None})
+    return settings.model_copy(update={"genesys": unresolved})
+
+
+def with_secret(settings: Settings, *, source: str | None = None) -> Settings:
+    """``settings`` with the client secret resolved, or a :class:`ConfigError` saying why
+    there is none (see :func:`syncd.config.secret_source.resolve_secret`)."""
     secret, origin = resolve_secret(settings.genesys, source=source)
     resolved = settings.genesys.model_copy(update={"client_secret": SecretStr(secret)})
     resolved._secret_source = origin
     return settings.model_copy(update={"genesys": resolved})
 
 
-def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
-    """Read and validate the configuration file (see the module docstring for the lookup)."""
+def load_settings(
+    path: str | os.PathLike[str] | None = None, *, require_secret: bool = True
+) -> Settings:
+    """Read and validate the configuration file (see the module docstring for the lookup);
+    ``require_secret`` as in :func:`parse_settings`."""
     resolved = resolve_config_path(path)
     try:
         raw = resolved.read_bytes()
@@ -66,7 +88,7 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         raise ConfigError(f"{resolved} is not UTF-8 text ({exc.reason})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{resolved} is not valid TOML: {exc}") from None
-    return parse_settings(data, source=str(resolved))
+    return parse_settings(data, source=str(resolved), require_secret=require_secret)
 
 
 def redacted_view(settings: Settings) -> dict[str, Any]:

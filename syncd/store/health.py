@@ -18,6 +18,21 @@ UNHEALTHY_RUN_STATUSES = ("failed", "held")
 """A last run of a kind that ended so needs an operator."""
 UNHEALTHY_LINK_STATES = ("failed", "held")
 """Contact links in these states need an operator."""
+HELD_ADVICE = (
+    "check them with `syncd ledger --outcome held`, then release them with "
+    "`syncd sync --allow-mass-delete`"
+)
+PENDING_ADVICE = (
+    "their outcome is unknown until a run resolves them (`syncd sync`); "
+    "`syncd ledger --outcome pending` lists them"
+)
+
+
+def _seconds(value: float) -> str:
+    minutes, seconds = divmod(round(value), 60)
+    if not minutes:
+        return f"{seconds}s"
+    return f"{minutes}m{seconds:02}s" if seconds else f"{minutes}m"
 
 
 @dataclass(frozen=True)
@@ -40,16 +55,37 @@ def evaluate_health(report: StatusReport) -> Health:
     elif not report.live_instances:
         down = True
         freshest = report.instances[0]
-        problems.append(
-            f"no live daemon: the freshest heartbeat ({freshest['instance_id']} on "
-            f"{freshest['hostname']}) is {freshest['heartbeat_age_seconds']:.0f}s old "
-            f"(stale after {stale:.0f}s)"
-        )
+        gone = [i for i in report.instances if i.get("process_gone")]
+        if gone:
+            problems.append(
+                "no live daemon: "
+                + ", ".join(f"{i['instance_id']} (pid {i['pid']})" for i in gone)
+                + f" on {gone[0]['hostname']} is dead: its process no longer exists "
+                "(start it again: `syncd run`)"
+            )
+        else:
+            problems.append(
+                f"no live daemon: the freshest heartbeat ({freshest['instance_id']} on "
+                f"{freshest['hostname']}) is {freshest['heartbeat_age_seconds']:.0f}s old "
+                f"(stale after {stale:.0f}s)"
+            )
     elif report.leader is None and any(i["state"] != "starting" for i in report.live_instances):
         problems.append("daemons are alive but none is the leader: nothing is syncing")
-    for state in UNHEALTHY_LINK_STATES:
-        if report.links.get(state):
-            problems.append(f"{report.links[state]} contact link(s) in state {state}")
+    if report.links.get("failed"):
+        problems.append(f"{report.links['failed']} contact link(s) in state failed")
+    if report.links.get("held"):
+        problems.append(
+            f"{report.links['held']} delete(s) held by the mass-delete guard: {HELD_ADVICE}"
+        )
+    intents = report.intents
+    pending_links = sum(v for k, v in report.links.items() if k.startswith("pending_"))
+    if pending_links and intents.get("older_than_threshold"):
+        age = (report.checked_at - intents["oldest_at"]).total_seconds()
+        problems.append(
+            f"{intents['older_than_threshold']} intent(s) unresolved for more than "
+            f"{_seconds(report.pending_after.total_seconds())} (the oldest for "
+            f"{_seconds(age)}): {PENDING_ADVICE}"
+        )
     for kind, run in report.last_runs.items():
         if run is not None and run["status"] in UNHEALTHY_RUN_STATUSES:
             reason = f": {run['error']}" if run.get("error") else ""

@@ -16,11 +16,17 @@ Names in use:
 
 Time: on PostgreSQL the database clock is used (daemons on several hosts compare one clock);
 on SQLite, necessarily on one host, the local clock. Tests pass ``now`` explicitly.
+
+A holder id names its host and process (:func:`holder_id`, ``role@host:pid``). A lease whose
+holder is a process of *this* host that no longer exists (``kill -9``, a crash) is broken at
+once instead of waiting for its expiry: nobody can renew it. Holders on other hosts, and ids
+that do not name a process, still wait for expiry.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -73,11 +79,62 @@ class LeaseInfo:
     def is_held(self, now: datetime) -> bool:
         return self.holder is not None and self.expires_at is not None and self.expires_at > now
 
+    def is_live(self, now: datetime) -> bool:
+        """Held, and not by a process of this host that is gone."""
+        return self.is_held(now) and not holder_is_dead(self.holder)
+
 
 def holder_id(role: str, instance: str | None = None) -> str:
-    """A readable, unique-enough holder name: ``role@host:pid`` (plus an instance tag)."""
+    """A readable, unique-enough holder name: ``role@host:pid`` (plus an instance tag).
+
+    The host and pid are what :func:`holder_is_dead` reads back: keep them in this form.
+    """
     base = f"{role}@{socket.gethostname()}:{os.getpid()}"
     return (f"{base}/{instance}" if instance else base)[:128]
+
+
+_HOLDER = re.compile(r"^[^@/]*@(?P<host>[^@:/]+):(?P<pid>[0-9]{1,10})(?:/|$)")
+
+
+def holder_process(holder: str | None) -> tuple[str, int] | None:
+    """``(host, pid)`` of a :func:`holder_id`; ``None`` for an id that names no process."""
+    match = _HOLDER.match(holder or "")
+    return (match["host"], int(match["pid"])) if match else None
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host exists (a zombie, killed but not reaped, does not).
+
+    When it cannot be told (no permission, not a positive pid), the answer is "alive": a
+    lease is then only taken over once it has expired.
+    """
+    if pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, under another user
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            state = stat.read().rpartition(")")[2].split()[:1]
+    except OSError:
+        return True
+    return state not in (["Z"], ["X"])
+
+
+def local_process_gone(hostname: str | None, pid: int | None) -> bool:
+    """True when ``hostname`` is this host and its process ``pid`` no longer exists."""
+    if hostname is None or pid is None or hostname != socket.gethostname():
+        return False
+    return pid != os.getpid() and not process_alive(pid)
+
+
+def holder_is_dead(holder: str | None) -> bool:
+    """True when ``holder`` is a process of this host (same host name) that is gone."""
+    found = holder_process(holder)
+    return found is not None and local_process_gone(*found)
 
 
 def db_now(conn: Connection) -> datetime:
@@ -96,6 +153,11 @@ def _ensure_row(conn: Connection, name: str) -> None:
         .values(name=name, fencing_token=0)
         .on_conflict_do_nothing(index_elements=["name"])
     )
+
+
+def info(conn: Connection, name: str) -> LeaseInfo | None:
+    """The row for ``name`` through the caller's connection (``None`` if never used)."""
+    return _info(conn, name)
 
 
 def _info(conn: Connection, name: str) -> LeaseInfo | None:
@@ -118,17 +180,26 @@ def acquire(
         at = now or db_now(conn)
         expires = at + ttl
         still_ours = sa.and_(leases.c.holder == holder, leases.c.expires_at > at)
+        free = [
+            leases.c.holder.is_(None),
+            leases.c.expires_at.is_(None),
+            leases.c.expires_at <= at,
+            leases.c.holder == holder,
+        ]
+        before = _info(conn, name)
+        theirs = before is not None and before.holder not in (None, holder) and before.is_held(at)
+        if before is not None and theirs and holder_is_dead(before.holder):
+            # Only that exact holder is broken: a live process taking over meanwhile wins.
+            free.append(leases.c.holder == before.holder)
+            _log.warning(
+                "lease.dead_holder_broken",
+                lease=name,
+                dead_holder=before.holder,
+                fencing=before.fencing_token,
+            )
         result = conn.execute(
             leases.update()
-            .where(
-                leases.c.name == name,
-                sa.or_(
-                    leases.c.holder.is_(None),
-                    leases.c.expires_at.is_(None),
-                    leases.c.expires_at <= at,
-                    leases.c.holder == holder,
-                ),
-            )
+            .where(leases.c.name == name, sa.or_(*free))
             .values(
                 holder=holder,
                 fencing_token=sa.case(

@@ -20,18 +20,31 @@ from sqlalchemy.engine import Connection
 
 from syncd.store.schema import ledger
 
+# What the engine writes (docs/operations.md explains each); `syncd ledger --op/--outcome`
+# accept only these, so a typo is an error instead of an empty answer.
 OPS = (
     "create",
     "update",
-    "drift",
     "delete",
-    "recreate",
     "adopt",
-    "reject",
+    "drift",
+    "recreate",
     "orphan",
     "duplicate",
+    "reject",
+    "resolve",
 )
-OUTCOMES = ("pending", "ok", "failed", "rejected", "held", "reported")
+OUTCOMES = (
+    "pending",
+    "ok",
+    "failed",
+    "rejected",
+    "held",
+    "reported",
+    "dry_run",
+    "skipped",
+    "unknown",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,3 +160,16 @@ def rows_for_run(conn: Connection, run_id: int) -> list[dict[str, Any]]:
     """Every row a run wrote, oldest first (for reports and tests)."""
     q = sa.select(ledger).where(ledger.c.run_id == run_id).order_by(ledger.c.id)
     return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def pending_summary(conn: Connection, older_than: datetime) -> dict[str, Any]:
+    """Intents whose outcome is unknown (ledger rows still ``pending``, ``ix_ledger_outcome_at``):
+    how many, the oldest, and how many are older than ``older_than``."""
+    c = ledger.c
+    n, oldest = conn.execute(
+        sa.select(sa.func.count(), sa.func.min(c.at)).where(c.outcome == "pending")
+    ).one()
+    old = conn.execute(
+        sa.select(sa.func.count()).where(c.outcome == "pending", c.at < older_than)
+    ).scalar_one()
+    return {"pending": int(n), "oldest_at": oldest, "older_than_threshold": int(old)}

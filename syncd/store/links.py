@@ -164,6 +164,15 @@ def count_in_state(conn: Connection, state: str) -> int:
     return int(conn.execute(q).scalar_one())
 
 
+def count_in_states(conn: Connection, states: Sequence[str]) -> int:
+    q = (
+        sa.select(sa.func.count())
+        .select_from(contact_links)
+        .where(contact_links.c.state.in_(states))
+    )
+    return int(conn.execute(q).scalar_one())
+
+
 def _without_live_mirror() -> sa.ColumnElement[bool]:
     live = (
         sa.select(crm_contacts.c.external_id)

@@ -11,7 +11,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from alembic.script import Script, ScriptDirectory
+from alembic.script.revision import RevisionError
 
 from syncd.errors import SchemaError
 from syncd.store.db import Database
@@ -61,14 +62,48 @@ def downgrade(db: Database, revision: str = "base") -> None:
     command.downgrade(alembic_config(db), revision)
 
 
+def known_revisions() -> list[str]:
+    """Every revision this syncd knows, newest first."""
+    script = ScriptDirectory.from_config(alembic_config_for_scripts())
+    return [rev.revision for rev in script.walk_revisions()]
+
+
+def revisions_to_revert(current: str | None, target: str) -> list[str]:
+    """The revisions ``syncd db downgrade TARGET`` would revert from ``current``, newest first.
+
+    ``target`` is what Alembic accepts: a revision id (or a unique prefix), ``base``, ``head``
+    or a relative step ``-N``. Empty: nothing to revert. An unknown target is a
+    :class:`SchemaError` that lists the known revisions.
+    """
+    if current is None:
+        return []
+    script = ScriptDirectory.from_config(alembic_config_for_scripts())
+    try:
+        if target.startswith("-") and target[1:].isdigit():
+            steps, reverted = int(target[1:]), list[str]()
+            rev: Script | None = script.get_revision(current)
+            while rev is not None and len(reverted) < steps:
+                reverted.append(rev.revision)
+                down = rev.down_revision
+                rev = script.get_revision(down) if isinstance(down, str) else None
+            if len(reverted) < steps:
+                raise RevisionError(f"{target} goes below base from {current}")
+            return reverted
+        return [rev.revision for rev in script.iterate_revisions(current, target)]
+    except RevisionError as exc:
+        raise SchemaError(
+            f"cannot downgrade to {target!r} from schema revision {current}: {exc}; known "
+            f"revisions (newest first): {', '.join(known_revisions())}, or base"
+        ) from None
+
+
 def check_schema(db: Database) -> None:
     """Refuse to work on a database whose schema is not the one this syncd was built for."""
     current = current_revision(db)
     head = head_revision()
     if current == head:
         return
-    script = ScriptDirectory.from_config(alembic_config_for_scripts())
-    known = {rev.revision for rev in script.walk_revisions()}
+    known = set(known_revisions())
     where = db.url.render_as_string(hide_password=True)
     if current is None:
         raise SchemaError(

@@ -21,7 +21,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.sql.elements import ColumnElement
 
-from syncd.store.leases import db_now
+from syncd.store import ledger as ledger_store
+from syncd.store.leases import db_now, local_process_gone
+from syncd.store.runs import DEAD_RUN_ERROR, tell_truth
 from syncd.store.schema import (
     LINK_STATES,
     RUN_KINDS,
@@ -45,30 +47,6 @@ LEDGER_FIELDS = (
     "http_status",
     "error",
     "correlation_id",
-)
-# Written by the engine; documented for operators, but filters accept any value.
-KNOWN_OPS = (
-    "create",
-    "update",
-    "delete",
-    "adopt",
-    "drift",
-    "recreate",
-    "orphan",
-    "duplicate",
-    "reject",
-    "resolve",
-)
-KNOWN_OUTCOMES = (
-    "pending",
-    "ok",
-    "failed",
-    "rejected",
-    "held",
-    "reported",
-    "dry_run",
-    "skipped",
-    "unknown",
 )
 RUN_COUNTERS = (
     "created",
@@ -203,12 +181,12 @@ def list_runs(
         stmt = stmt.where(_match(c.status, statuses))
     if limit:
         stmt = stmt.limit(limit)
-    return [_run_dict(row) for row in conn.execute(stmt).mappings()]
+    return tell_truth(conn, [_run_dict(row) for row in conn.execute(stmt).mappings()])
 
 
 def get_run(conn: Connection, run_id: int) -> dict[str, Any] | None:
     row = conn.execute(sa.select(sync_runs).where(sync_runs.c.id == run_id)).mappings().first()
-    return _run_dict(row) if row is not None else None
+    return tell_truth(conn, [_run_dict(row)])[0] if row is not None else None
 
 
 def run_error_groups(conn: Connection, run_id: int) -> list[dict[str, Any]]:
@@ -312,7 +290,7 @@ def latest_run(conn: Connection) -> dict[str, Any] | None:
         .mappings()
         .first()
     )
-    return _run_dict(row) if row is not None else None
+    return tell_truth(conn, [_run_dict(row)])[0] if row is not None else None
 
 
 def last_finished_runs(conn: Connection) -> dict[str, dict[str, Any] | None]:
@@ -379,12 +357,24 @@ class StatusReport:
     requests: dict[str, Any]
     links: dict[str, int]
     mirror: dict[str, int]
+    intents: dict[str, Any] = field(default_factory=dict)
+    pending_after: timedelta = timedelta(minutes=15)
+    abandoned_run: dict[str, Any] | None = None
+    """The newest ``running`` row when its process is gone (shown as interrupted)."""
 
     def __post_init__(self) -> None:
         for inst in self.instances:
             age = (self.checked_at - inst["heartbeat_at"]).total_seconds()
             inst["heartbeat_age_seconds"] = age
-            inst["alive"] = age <= self.stale_after.total_seconds() and inst["state"] != "stopped"
+            # An instance of this host whose process is gone is dead whatever its last
+            # heartbeat said (kill -9): it is not running and leads nothing.
+            gone = inst["state"] != "stopped" and local_process_gone(
+                inst.get("hostname"), inst.get("pid")
+            )
+            inst["process_gone"] = gone
+            inst["alive"] = (
+                age <= self.stale_after.total_seconds() and inst["state"] != "stopped" and not gone
+            )
 
     @property
     def live_instances(self) -> list[dict[str, Any]]:
@@ -401,16 +391,22 @@ class StatusReport:
 
 
 def status_report(
-    conn: Connection, *, stale_after: timedelta, now: datetime | None = None
+    conn: Connection,
+    *,
+    stale_after: timedelta,
+    now: datetime | None = None,
+    pending_after: timedelta = timedelta(minutes=15),
 ) -> StatusReport:
     """Everything `syncd status` shows, aged by the database's clock unless ``now`` is given.
 
     Heartbeats are written with :func:`syncd.store.leases.db_now`, so they are aged with it
     too: a skewed clock on the operator's host cannot make a live daemon look dead.
     """
+    checked_at = now if now is not None else db_now(conn)
     latest = latest_run(conn)
+    abandoned = latest is not None and latest["error"] == DEAD_RUN_ERROR
     return StatusReport(
-        checked_at=now if now is not None else db_now(conn),
+        checked_at=checked_at,
         stale_after=stale_after,
         instances=daemon_instances(conn),
         current_run=latest if latest is not None and latest["status"] == "running" else None,
@@ -418,4 +414,7 @@ def status_report(
         requests=request_counts(conn),
         links=link_counts(conn),
         mirror=mirror_counts(conn),
+        intents=ledger_store.pending_summary(conn, checked_at - pending_after),
+        pending_after=pending_after,
+        abandoned_run=latest if abandoned else None,
     )

@@ -12,9 +12,11 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from syncd.store import leases
 from syncd.store.db import Database
 from syncd.store.leases import db_now
 from syncd.store.schema import daemon_status as t
+from syncd.store.schema import leases as lease_table
 
 STATES = ("starting", "standby", "idle", "running", "stopping", "stopped")
 
@@ -122,6 +124,33 @@ def live_instances(db: Database, stale_after: timedelta) -> list[DaemonStatus]:
     now, rows = all_instances(db)
     live = [r for r in rows if r.state != "stopped" and r.age(now) <= stale_after]
     return sorted(live, key=lambda r: not r.is_leader)
+
+
+def users_of_database(db: Database, stale_after: timedelta) -> list[str]:
+    """Who is using the database right now, one phrase each, for a refusal message.
+
+    A daemon counts when :func:`live_instances` (the rule of ``syncd status``) finds it; a
+    writer without a status row (a foreground ``syncd sync``) counts while its lease is
+    unexpired. A database without the tables (empty, or not yet migrated) has no users.
+    """
+    names = set(sa.inspect(db.engine).get_table_names())
+    found = []
+    if t.name in names:
+        for inst in live_instances(db, stale_after):
+            role = "leader" if inst.is_leader else inst.state
+            found.append(
+                f"daemon {inst.instance_id} on {inst.hostname} (pid {inst.pid}, {role}, "
+                f"last heartbeat {inst.heartbeat_at.isoformat(timespec='seconds')})"
+            )
+    if lease_table.name in names:
+        with db.read() as conn:
+            now = db_now(conn)
+        for name in (leases.SYNC_LEASE, leases.LEADER_LEASE):
+            info = leases.current(db, name)
+            if info is not None and info.is_held(now):
+                until = info.expires_at.isoformat(timespec="seconds") if info.expires_at else "?"
+                found.append(f"the {name!r} lease, held by {info.holder} until {until}")
+    return found
 
 
 def prune(db: Database, older_than: timedelta) -> int:

@@ -40,7 +40,15 @@ from syncd.sync.options import EngineOptions
 from syncd.sync.outcomes import Hooks, IntentProtocol
 from syncd.sync.plan import Item, load_items, observe_snapshot, remote_from_snapshot
 from syncd.sync.resolve import Resolver, plan_pending
-from syncd.sync.run_record import COUNTERS, Meter, close_run, open_run
+from syncd.sync.run_record import (
+    COUNTERS,
+    Meter,
+    account,
+    close_run,
+    final_status,
+    open_run,
+    standing,
+)
 from syncd.sync.single import SingleWriter
 
 log = get_logger("syncd.sync")
@@ -154,9 +162,16 @@ class Engine:
         )
         try:
             executor = await self._work(spec, report, halt)
-            report.status = self._status(report, executor, halt)
-            if executor.aborted:
-                report.error = executor.aborted
+            note = account(
+                report.counts,
+                None if executor.aborted else standing(self.db),
+                released=spec.allow_mass_delete,
+                dry_run=spec.dry_run,
+            )
+            report.status = final_status(
+                report.counts, aborted=bool(executor.aborted), interrupted=halt.is_set()
+            )
+            report.error = executor.aborted or note
         except (ApiError, DatabaseError) as exc:
             report.status, report.error = "failed", str(exc)
             log.error("sync.run.failed", run_id=report.run_id, error=str(exc))
@@ -186,19 +201,6 @@ class Engine:
             duration_s=round(report.duration_s, 3),
             **{k: report.counts[k] for k in COUNTERS},
         )
-
-    @staticmethod
-    def _status(report: RunReport, executor: Executor, halt: AnyStop) -> str:
-        c = report.counts
-        if executor.aborted:
-            return "failed"
-        if halt.is_set():
-            return "interrupted"
-        if c["held"]:
-            return "held"
-        if c["failed"] or c["rejected"]:
-            return "partial"
-        return "succeeded"
 
     # -- the work ----------------------------------------------------------------------------
 

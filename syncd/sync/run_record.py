@@ -3,22 +3,32 @@
 Closing retries while the database is briefly unavailable: a run that failed *because* the
 database was locked or unreachable must still say so, or it would stay ``running`` until
 the next run called it "interrupted", and its counters and its error would be lost.
+
+A run's status also says what it leaves behind (:func:`final_status`): while links are held
+by the delete guard every run ends ``held`` and counts them (not only the ones it held
+itself), until ``--allow-mass-delete`` releases them; a run that leaves intents unresolved
+(``pending_*`` links) ends ``partial`` with their count.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from syncd.errors import DatabaseError
 from syncd.genesys.api import ApiMetrics, ContactsApi
 from syncd.logs import get_logger
+from syncd.store import links
 from syncd.store import runs as run_store
 from syncd.store.db import Database
 
 log = get_logger("syncd.sync")
 
 COUNTERS = ("created", "updated", "deleted", "adopted", "unchanged", "failed", "held", "rejected")
+# Links whose write's outcome is unknown: the next run resolves them first.
+UNRESOLVED_STATES = links.PENDING_STATES
 # Waits between attempts to record a run's outcome while the database is unavailable (~30 s).
 FINISH_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
 
@@ -63,3 +73,55 @@ class Meter:
         """``(requests, rate_limited)`` since the meter was made."""
         now = self._read()
         return now[0] - self._start[0], now[1] - self._start[1]
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """What the database holds after a run: held deletes, unresolved intents."""
+
+    held: int
+    unresolved: int
+
+
+def standing(db: Database) -> Standing:
+    """Counted on the state index, after the run's work."""
+    with db.read() as conn:
+        held = links.count_in_state(conn, "held")
+        unresolved = links.count_in_states(conn, UNRESOLVED_STATES)
+    return Standing(held, unresolved)
+
+
+def account(
+    tally: Counter[str], after: Standing | None, *, released: bool, dry_run: bool
+) -> str | None:
+    """Put what the run leaves behind into its ``tally``; the note for its summary, if any.
+
+    ``held`` becomes the number of links held when the run ends (a dry run: at least those
+    it would hold, or, released, only those), ``unresolved`` the intents left pending.
+    """
+    if after is None:
+        return None
+    if not dry_run:
+        tally["held"] = after.held
+        tally["unresolved"] = after.unresolved
+    elif not released:
+        tally["held"] = max(tally["held"], after.held)
+    if tally["unresolved"]:
+        return (
+            f"{tally['unresolved']} intent(s) left unresolved (outcome unknown): the next run "
+            "resolves them; `syncd ledger --outcome pending` lists them"
+        )
+    return None
+
+
+def final_status(tally: Counter[str], *, aborted: bool, interrupted: bool) -> str:
+    """failed > interrupted > held > partial (failed, rejected, unresolved) > succeeded."""
+    if aborted:
+        return "failed"
+    if interrupted:
+        return "interrupted"
+    if tally["held"]:
+        return "held"
+    if tally["failed"] or tally["rejected"] or tally["unresolved"]:
+        return "partial"
+    return "succeeded"

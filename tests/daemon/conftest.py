@@ -31,7 +31,7 @@ from sqlalchemy.engine import make_url
 from syncd.store import migrate, requests
 from syncd.store.db import Database, open_database
 from syncd.store.requests import SyncRequest
-from syncd.store.schema import sync_runs
+from syncd.store.schema import crm_contacts, sync_runs
 from tests.conftest import require_postgres
 from tests.support.daemon import COMMAND, ENGINE_COMMAND
 
@@ -129,6 +129,12 @@ def syncd(
     )
 
 
+def _external_ids(args: tuple[str, ...]) -> list[str]:
+    """The values of ``--external-id`` in a command line (both spellings)."""
+    ids = [value for flag, value in itertools.pairwise(args) if flag == "--external-id"]
+    return ids + [a.split("=", 1)[1] for a in args if a.startswith("--external-id=")]
+
+
 @dataclass
 class DaemonProcess:
     proc: subprocess.Popen[bytes]
@@ -221,7 +227,32 @@ class Harness:
     def syncd(
         self, *args: str, timeout: float = 60, engine: bool = False, **env: str
     ) -> subprocess.CompletedProcess[str]:
+        """One command. A ``resync --external-id SCRIPT`` first puts SCRIPT in the mirror: the
+        test executor reads its instructions from the ids, and `syncd resync` queues only ids
+        the mirror or the links know (as a CRM import would have put them there)."""
+        if args and args[0] == "resync" and not engine:
+            self.mirror(*_external_ids(args))
         return syncd(self.config, *args, env=base_env(**env), timeout=timeout, engine=engine)
+
+    def mirror(self, *external_ids: str) -> None:
+        """Put these ids in the mirror (a no-op for ids already there)."""
+        if not external_ids:
+            return
+        db = self.database()
+        try:
+            with db.write() as conn:
+                known = set(
+                    conn.execute(
+                        sa.select(crm_contacts.c.external_id).where(
+                            crm_contacts.c.external_id.in_(external_ids)
+                        )
+                    ).scalars()
+                )
+                rows = [{"external_id": i} for i in dict.fromkeys(external_ids) if i not in known]
+                if rows:
+                    conn.execute(crm_contacts.insert(), rows)
+        finally:
+            db.dispose()
 
     def database(self) -> Database:
         return open_database(self.url)

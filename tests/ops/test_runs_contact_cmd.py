@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from syncd.exit_codes import ExitCode
+from syncd.store import leases
 from tests.ops.conftest import Invoke, Rows, Story, utcnow
 
 COUNTERS = ("created", "updated", "deleted", "unchanged", "adopted", "failed", "held", "rejected")
@@ -81,6 +82,8 @@ def test_runs_table_wide_and_narrow(invoke: Invoke, story: Story) -> None:
 
 
 def test_runs_running_and_dry(invoke: Invoke, rows: Rows) -> None:
+    # A run in progress: its process holds the sync lease (on another host, so alive).
+    assert leases.acquire(rows.db, leases.SYNC_LEASE, "sync@elsewhere:42", timedelta(minutes=5))
     rows.run(kind="full", status="running", started_at=utcnow() - timedelta(minutes=3))
     rows.run(kind="full", dry_run=True, trigger="manual", started_at=utcnow() - timedelta(hours=1))
     out = invoke("runs").stdout

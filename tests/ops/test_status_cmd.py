@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from syncd.exit_codes import ExitCode
+from syncd.store import leases
 from tests.ops.conftest import Invoke, Rows, make_invoke, utcnow, write_config
 
 
@@ -126,6 +127,8 @@ def test_a_failed_dry_run_or_an_older_failure_does_not_count(invoke: Invoke, row
 
 def test_running_run_is_reported(invoke: Invoke, rows: Rows) -> None:
     healthy(rows)
+    # A run in progress: its process holds the sync lease (on another host, so alive).
+    assert leases.acquire(rows.db, leases.SYNC_LEASE, "sync@elsewhere:42", timedelta(minutes=5))
     rows.run(kind="full", status="running", started_at=utcnow() - timedelta(minutes=2))
     code, report = status(invoke)
     assert code == 0
