@@ -117,6 +117,7 @@ def _csv_rows(
     id_index = positions["externalId"]
     while True:
         start = lines.number + 1
+        lines.taken.clear()
         try:
             cells = next(reader)
         except StopIteration:
@@ -129,6 +130,12 @@ def _csv_rows(
             continue
         if not cells or (len(cells) == 1 and not cells[0].strip()):
             continue  # blank line
+        quoting = _quote_problem("".join(lines.taken))
+        if quoting is not None:
+            # Python's reader takes a stray quote literally; what the row's cells (its id
+            # included) were meant to be is then a guess, so the row is rejected unidentified.
+            yield ParsedRow(start, None, None, [f"malformed CSV: {quoting}"], unidentified=True)
+            continue
         row = _csv_row(start, cells, positions, width, id_index, encoding)
         if (
             lines.number > start
@@ -139,6 +146,30 @@ def _csv_rows(
             # rows that follow it, ids included (a snapshot must not tombstone those).
             row.unidentified = True
         yield row
+
+
+def _quote_problem(record: str) -> str | None:
+    """What breaks RFC 4180's quoting in one raw record, or None: a quote inside an unquoted
+    field, text after a closing quote, or a quote left open at the end of the file."""
+    if '"' not in record:
+        return None  # the common case, at no cost
+    state = "start"  # start | bare | quoted | closing (a quote seen inside a quoted field)
+    for char in record:
+        if state == "quoted":
+            state = "closing" if char == '"' else "quoted"
+        elif char == '"':
+            if state == "bare":
+                return "a quote inside an unquoted field (quote the whole field, doubling it)"
+            state = "quoted"  # opens a field, or (after "closing") is a doubled quote
+        elif char in ",\r\n":
+            state = "start"
+        elif state == "closing":
+            return "text after a closing quote (is a quote left open or not doubled?)"
+        else:
+            state = "bare"
+    if state == "quoted":
+        return "a quote left open at the end of the file"
+    return None
 
 
 def _csv_row(

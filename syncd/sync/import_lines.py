@@ -56,6 +56,7 @@ class Lines:
         self._stream = stream
         self._encoding = encoding
         self.number = 0  # lines consumed so far
+        self.taken: list[str] = []  # the lines read since the caller last cleared it
 
     def __iter__(self) -> Iterator[str]:
         return self
@@ -65,6 +66,9 @@ class Lines:
         if not data:
             raise StopIteration
         self.number += 1
+        # Measured before a BOM is taken off: else a line just over the limit reads as fitting
+        # and its tail as the next line.
+        too_long = len(data) > MAX_LINE_BYTES and not data.endswith(b"\n")
         if self.number == 1:
             for bom, name in _FOREIGN_BOMS:
                 if data.startswith(bom):
@@ -74,11 +78,13 @@ class Lines:
                     )
             if data.startswith(_BOM):
                 data = data[len(_BOM) :]
-        if len(data) > MAX_LINE_BYTES and not data.endswith(b"\n"):
+        if too_long:
             while (rest := self._stream.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
                 pass
             raise LineTooLong(self.number)
-        return data.decode(self._encoding, "surrogateescape")
+        text = data.decode(self._encoding, "surrogateescape")
+        self.taken.append(text)
+        return text
 
 
 class LineTooLong(Exception):

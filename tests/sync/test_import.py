@@ -23,6 +23,7 @@ from syncd.cli.context import AppContext
 from syncd.store.db import Database
 from syncd.store.schema import crm_contacts, mirror_changes
 from syncd.sync.import_formats import CSV_COLUMNS
+from syncd.sync.import_lines import MAX_LINE_BYTES
 
 Run = Callable[..., Result]
 
@@ -553,6 +554,44 @@ def test_snapshot_holds_when_an_open_quote_swallows_the_last_row(
     assert result.exit_code == 3, result.output
     assert "no readable externalId" in result.stderr
     assert not any(v["deleted"] for v in mirror(db).values())
+
+
+def test_a_stray_quote_rejects_the_row_and_holds_a_snapshot(
+    run: Run, db: Database, tmp_path: Path
+) -> None:
+    """`"s009,",Ann"` parses (Python's reader takes the second quote literally) into a row
+    whose id is `s009,`: that guess is refused, with the row's line, and s009 is not
+    tombstoned on its strength (found by the import fuzzer)."""
+    rows = seed(run, tmp_path, 10)
+    data = csv_bytes(*rows[:9]) + b'"s009,",Ann",Lee,,,,,,,\n'
+    rejects_path = tmp_path / "rejects.csv"
+    path = write(tmp_path, "snap.csv", data)
+    result = run(path, "--snapshot", "--rejects", str(rejects_path), sync=GENEROUS)
+    assert result.exit_code == 3, result.output
+    assert "no readable externalId" in result.stderr
+    assert rejects(rejects_path) == {
+        11: ("", "malformed CSV: a quote inside an unquoted field (quote the whole field, "
+             "doubling it)")
+    }  # fmt: skip
+    assert not any(v["deleted"] for v in mirror(db).values())
+    assert "s009," not in mirror(db)
+
+
+def test_a_bom_does_not_hide_a_line_just_over_the_limit(
+    run: Run, db: Database, tmp_path: Path
+) -> None:
+    """The line limit counts the BOM too: a first line that fits only once its BOM is taken
+    off is one too-long line, not a line plus a second made of its tail."""
+    padding = "W" * (MAX_LINE_BYTES - 56)  # the line, BOM included, is the limit + 2 bytes
+    first = json.dumps({"externalId": "big", "firstName": "A", "lastName": padding})
+    data = b"\xef\xbb\xbf" + first.encode() + b"\n"
+    data += json.dumps({"externalId": "ok", "firstName": "B", "lastName": "C"}).encode() + b"\n"
+    assert len(data.split(b"\n")[0]) == MAX_LINE_BYTES + 2
+    rejects_path = tmp_path / "rejects.csv"
+    result = run(write(tmp_path, "big.jsonl", data), "--rejects", str(rejects_path))
+    assert result.exit_code == 1, result.output
+    assert list(rejects(rejects_path)) == [1]
+    assert set(mirror(db)) == {"ok"}
 
 
 def test_snapshot_of_an_empty_jsonl_file_holds(run: Run, db: Database, tmp_path: Path) -> None:
