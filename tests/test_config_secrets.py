@@ -100,6 +100,7 @@ def test_an_unset_credentials_directory_is_named(tmp_path: Path, db: Database) -
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [("sync",), ("sync", "--full"), ("run",)])
 def test_commands_that_call_genesys_refuse_without_the_secret(
     tmp_path: Path, db: Database, command: tuple[str, ...]
@@ -110,6 +111,7 @@ def test_commands_that_call_genesys_refuse_without_the_secret(
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_sync_names_the_unset_credentials_directory(tmp_path: Path, db: Database) -> None:
     config = _config(tmp_path, db, f'client_secret_file = "{CREDENTIAL_REF}"\n')
     proc = _syncd(config, "sync")

@@ -7,7 +7,7 @@ produced its rows and every row a figure, and that what the benchmarks did was c
 duplicate, no failed call, every import exiting 0), whatever it cost.
 
 These tests are marked ``benchmark``, which the default ``uv run pytest`` leaves out; run them
-with ``uv run pytest -m benchmark tests/benchmarks/test_suite_ci.py``. Two checks need code
+with ``uv run pytest -n 0 -m benchmark tests/benchmarks/test_suite_ci.py``. Two checks need code
 the suite does not run: the client's recovery from an outage and the ledger prune.
 """
 

@@ -167,6 +167,7 @@ def test_is_valid_fences_a_write(db: Database) -> None:
         assert not conn.execute(sa.select(leases.is_valid(conn, lease))).scalar_one()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["sync", "fresh"])
 def test_processes_racing_for_a_lease_exactly_one_wins(
     db: Database, database_url: str, name: str

@@ -29,6 +29,7 @@ def _value(text: str, prefix: str) -> float | None:
     return None
 
 
+@pytest.mark.slow
 def test_metrics_endpoint(harness: Harness) -> None:
     port = _free_port()
     daemon = harness.start(SYNCD_METRICS_LISTEN=f"127.0.0.1:{port}")

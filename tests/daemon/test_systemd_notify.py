@@ -14,6 +14,7 @@ from syncd.daemon.sdnotify import Notifier
 from tests.daemon.conftest import FakeSystemd, Harness, eventually
 
 
+@pytest.mark.slow
 def test_daemon_speaks_sd_notify(harness: Harness, socket_dir: Path) -> None:
     path = socket_dir / "notify.sock"
     systemd = FakeSystemd(str(path))
@@ -43,6 +44,7 @@ def test_daemon_speaks_sd_notify(harness: Harness, socket_dir: Path) -> None:
         systemd.close()
 
 
+@pytest.mark.slow
 def test_reload_is_announced(harness: Harness, socket_dir: Path) -> None:
     path = socket_dir / "notify.sock"
     systemd = FakeSystemd(str(path))

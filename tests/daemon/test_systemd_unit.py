@@ -78,6 +78,7 @@ def test_unit_matches_the_daemon() -> None:
     assert watchdog >= 4 * DaemonSettings().heartbeat_every.total_seconds()
 
 
+@pytest.mark.slow
 def test_daemon_runs_with_memory_deny_write_execute(harness: Harness) -> None:
     """CPython and syncd's dependencies never need writable-and-executable memory."""
     wrap = (sys.executable, "-m", "tests.daemon._mdwe")

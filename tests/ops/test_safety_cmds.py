@@ -100,6 +100,7 @@ def _downgrade_on_a_terminal(config: Path, typed: str) -> subprocess.CompletedPr
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
+@pytest.mark.slow
 def test_downgrade_on_a_terminal_wants_the_revision_typed_back(
     config_file: Path, db: Database
 ) -> None:

@@ -108,6 +108,7 @@ def _syncd(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_sync_right_after_a_kill_9_starts(db: Database, tmp_path: Path) -> None:
     url = db.url.render_as_string(hide_password=False)
     config = EmulatorConfig(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)

@@ -208,6 +208,7 @@ def _first_run_id(db: Database) -> int | None:
         return conn.execute(sa.select(sa.func.min(sync_runs.c.id))).scalar()
 
 
+@pytest.mark.slow
 def test_a_killed_run_counts_from_its_ledger_and_the_next_sync_starts_at_once(
     syncd: Syncd, server: EmulatorServer, db: Database
 ) -> None:
