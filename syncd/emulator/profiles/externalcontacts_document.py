@@ -164,10 +164,7 @@ def check_field(name: str, value: Any, known: Known) -> Any:
     if name == "externalIds":
         return external_ids(value, known)
     if name == "externalSystemUrl":
-        url = text(value, URL_LIMIT)
-        if url is not None and not url.startswith(("http://", "https://")):
-            raise ValueError("must be an http(s) URL")
-        return url
+        return http_url(value)
     if name == "surveyOptOut":
         if not isinstance(value, bool):
             raise ValueError("must be true or false")
@@ -188,6 +185,14 @@ def text(value: Any, limit: int) -> str | None:
     if len(text) > limit:
         raise ValueError(f"is longer than {limit} characters")
     return text or None
+
+
+def http_url(value: Any) -> str | None:
+    """An ``externalSystemUrl``: text of at most URL_LIMIT characters, http(s) only."""
+    url = text(value, URL_LIMIT)
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise ValueError("must be an http(s) URL")
+    return url
 
 
 def strings(value: Any, keys: tuple[str, ...], limit: int, *, ignored: frozenset[str]) -> Any:

@@ -21,10 +21,10 @@ from syncd.emulator.profiles.externalcontacts_document import (
     ADDRESS_KEYS,
     API,
     NAME_LIMIT,
-    URL_LIMIT,
     Known,
     division_ref,
     external_ids,
+    http_url,
     phone,
     strings,
     text,
@@ -74,10 +74,7 @@ def _check(name: str, value: Any, known: Known) -> Any:
     if name == "externalIds":
         return external_ids(value, known)
     if name == "externalSystemUrl":
-        url = text(value, URL_LIMIT)
-        if url is not None and not url.startswith(("http://", "https://")):
-            raise ValueError("must be an http(s) URL")
-        return url
+        return http_url(value)
     if name in ("employeeCount", "revenue"):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError("must be a non-negative integer")
