@@ -172,16 +172,26 @@ def list_runs(
     kinds: Sequence[str] = (),
     statuses: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """The newest runs first (``ix_sync_runs_started_at``)."""
+    """The newest runs first (``ix_sync_runs_started_at``).
+
+    ``statuses`` filter on the status shown, not the one stored: a ``running`` row left by a
+    dead process shows, and is found, as ``interrupted`` (so it is read, then filtered here).
+    """
     c = sync_runs.c
     stmt = sa.select(sync_runs).order_by(c.started_at.desc(), c.id.desc())
     if kinds:
         stmt = stmt.where(_match(c.kind, kinds))
+    stored = set(statuses)
+    if "interrupted" in stored or "running" in stored:
+        stored |= {"running", "interrupted"}
     if statuses:
-        stmt = stmt.where(_match(c.status, statuses))
-    if limit:
+        stmt = stmt.where(_match(c.status, sorted(stored)))
+    if limit and stored == set(statuses):
         stmt = stmt.limit(limit)
-    return tell_truth(conn, [_run_dict(row) for row in conn.execute(stmt).mappings()])
+    runs = tell_truth(conn, [_run_dict(row) for row in conn.execute(stmt).mappings()])
+    if statuses:
+        runs = [run for run in runs if run["status"] in statuses]
+    return runs[:limit] if limit else runs
 
 
 def get_run(conn: Connection, run_id: int) -> dict[str, Any] | None:

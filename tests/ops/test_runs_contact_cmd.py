@@ -94,6 +94,17 @@ def test_runs_running_and_dry(invoke: Invoke, rows: Rows) -> None:
     assert runs[0]["duration_seconds"] is None
 
 
+def test_runs_status_filter_matches_the_status_shown(invoke: Invoke, rows: Rows) -> None:
+    """A run left `running` by a process that is gone shows as `interrupted`: `--status`
+    finds it under what it shows, not under what the row still says."""
+    rows.run(kind="full", status="running", started_at=utcnow() - timedelta(hours=2))
+    rows.run(kind="incremental", status="succeeded", started_at=utcnow() - timedelta(hours=1))
+    assert [r["status"] for r in run_json(invoke, "runs")] == ["succeeded", "interrupted"]
+    assert [r["kind"] for r in run_json(invoke, "runs", "--status", "interrupted")] == ["full"]
+    assert run_json(invoke, "runs", "--status", "running") == []
+    assert len(run_json(invoke, "runs", "--status", "interrupted", "--limit", "1")) == 1
+
+
 def test_runs_empty(invoke: Invoke) -> None:
     result = invoke("runs")
     assert result.exit_code == 0
