@@ -50,6 +50,21 @@ class _Token:
     forced: bool  # obtained by a 401-triggered renewal
 
 
+class TokenCache:
+    """Where a token outlives its client: the daemon builds a client (and an event loop) per
+    run, but one token, valid for a day in production, should serve every run until it is
+    due for renewal, instead of one login per run. Tokens are measured on the monotonic
+    clock, so a cache is shared only by clients on the same clock (the default)."""
+
+    __slots__ = ("token",)
+
+    def __init__(self) -> None:
+        self.token: _Token | None = None
+
+    def __repr__(self) -> str:
+        return f"TokenCache(held={self.token is not None})"
+
+
 def refresh_margin(lifetime: float) -> float:
     """How long before expiry to renew: 10% of the lifetime, at least 60 s, at most half."""
     return min(max(60.0, 0.1 * lifetime), 0.5 * lifetime)
@@ -81,6 +96,7 @@ class TokenSource:
         retry: RetryPolicy,
         metrics: ClientMetrics,
         min_forced_interval: float = 30.0,
+        cache: TokenCache | None = None,
     ) -> None:
         self._http = http
         self._url = token_url
@@ -92,13 +108,21 @@ class TokenSource:
         self._metrics = metrics
         self._min_forced_interval = min_forced_interval
         self._lock = anyio.Lock()
-        self._token: _Token | None = None
+        self._cache = cache or TokenCache()
         # Fetches that failed for good (login unavailable), and the last such failure.
         self._failures = 0
         self._failure: ApiUnavailableError | None = None
         self._last_forced = -math.inf
         self._rng = random.Random()
         register_secret(client_secret.get_secret_value())
+
+    @property
+    def _token(self) -> _Token | None:
+        return self._cache.token
+
+    @_token.setter
+    def _token(self, token: _Token | None) -> None:
+        self._cache.token = token
 
     def __repr__(self) -> str:
         return f"TokenSource(url={self._url!r}, client_id={self._client_id!r})"

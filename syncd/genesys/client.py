@@ -33,7 +33,7 @@ from syncd.errors import (
     OutcomeUnknownError,
 )
 from syncd.genesys.api import BulkContactsApi, BulkItemResult, ContactsApi, Page
-from syncd.genesys.auth import TokenSource
+from syncd.genesys.auth import TokenCache, TokenSource
 from syncd.genesys.bulk import BulkRunner, one_by_one
 from syncd.genesys.metrics import ClientMetrics
 from syncd.genesys.pipeline import RequestPipeline, json_body, parse_answer
@@ -50,6 +50,8 @@ from syncd.genesys.retry import RetryPolicy
 from syncd.genesys.throttle import Clock, PacingSettings, Sleep, Throttle
 from syncd.logs import get_logger, register_secret
 from syncd.model import Contact, RemoteContact, WriteResult
+
+__all__ = ["GenesysClient", "TokenCache", "require_safe_url"]
 
 log = get_logger("syncd.genesys")
 
@@ -88,6 +90,7 @@ class GenesysClient:
         sleep: Sleep | None = None,
         rng: random.Random | None = None,
         bulk_batch_size: int = 50,
+        token_cache: TokenCache | None = None,
     ) -> None:
         self._api_url = require_safe_url(api_url, "api_url")
         login = require_safe_url(login_url, "login_url")
@@ -112,6 +115,7 @@ class GenesysClient:
             sleep=wait,
             retry=policy,
             metrics=self.metrics,
+            cache=token_cache,
         )
         self._pipeline = RequestPipeline(
             http=http,
@@ -142,6 +146,7 @@ class GenesysClient:
         sleep: Sleep | None = None,
         retry: RetryPolicy | None = None,
         pacing: Mapping[str, Any] | None = None,
+        token_cache: TokenCache | None = None,
     ) -> GenesysClient:
         """Build a client from validated settings (``transport`` for tests and the emulator).
 
@@ -189,6 +194,7 @@ class GenesysClient:
             clock=clock,
             sleep=sleep,
             bulk_batch_size=settings.bulk_batch_size,
+            token_cache=token_cache,
         )
 
     def __repr__(self) -> str:

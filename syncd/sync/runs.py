@@ -2,7 +2,9 @@
 
 :class:`EngineExecutor` is a :class:`syncd.sync.seam.RunExecutor` backed by the engine
 (:mod:`syncd.sync.engine`): it holds the single-writer ``sync`` lease for the whole run
-(invariant 7), builds a Genesys client per run and runs the engine in its own event loop.
+(invariant 7), builds a Genesys client per run and runs the engine in its own event loop. The
+OAuth token outlives the clients: one token serves every run of the executor's life (the
+daemon's, until a reload builds a new executor) until it is due for renewal.
 ``syncd sync`` uses it too, so a foreground run and the daemon exclude each other.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from syncd.config import Settings
 from syncd.genesys.api import ContactsApi
@@ -20,6 +23,9 @@ from syncd.sync.engine import AnyStop, Engine, Progress, RunReport, RunSpec
 from syncd.sync.executor import Hooks, PlanEntry, Stop
 from syncd.sync.options import EngineOptions
 from syncd.sync.seam import RunOutcome, RunRequest
+
+if TYPE_CHECKING:
+    from syncd.genesys.client import TokenCache
 
 __all__ = ["Engine", "EngineExecutor", "PlanEntry", "RunReport", "RunSpec", "create_executor"]
 
@@ -33,7 +39,8 @@ ApiFactory = Callable[[], ContactsApi]
 
 class EngineExecutor:
     """:class:`syncd.sync.seam.RunExecutor` backed by the engine: holds the ``sync`` lease
-    for the run, builds a client per run, runs the engine in its own event loop."""
+    for the run, builds a client per run (sharing one token cache), runs the engine in its own
+    event loop."""
 
     def __init__(
         self,
@@ -49,11 +56,14 @@ class EngineExecutor:
         self.options = options or EngineOptions.from_settings(settings)
         self.api_factory = api_factory or self._client
         self.hooks = hooks
+        self._tokens: TokenCache | None = None  # made with the first client (httpx loads late)
 
     def _client(self) -> ContactsApi:
-        from syncd.genesys.client import GenesysClient
+        from syncd.genesys.client import GenesysClient, TokenCache
 
-        return GenesysClient.from_settings(self.settings.genesys)
+        if self._tokens is None:
+            self._tokens = TokenCache()
+        return GenesysClient.from_settings(self.settings.genesys, token_cache=self._tokens)
 
     def execute(
         self,
@@ -127,7 +137,7 @@ class EngineExecutor:
             await api.aclose()
 
     def close(self) -> None:
-        """Nothing held between runs (the client lives for one run)."""
+        """Nothing to release: the client lives for one run, the token cache is only memory."""
 
 
 def create_executor(*, settings: Settings, db: Database, instance_id: str) -> EngineExecutor:

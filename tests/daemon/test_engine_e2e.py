@@ -1,7 +1,8 @@
 """End to end with the real engine: `syncd run` (the engine's executor) against an emulator process.
 
 SIGTERM in the middle of the first run exits 0; the next start finishes the work, and the
-emulator holds every contact exactly once, created by exactly one POST each.
+emulator holds every contact exactly once, created by exactly one POST each. Each daemon logs in
+once for its whole life, however many runs it makes.
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ def _posts(emulator: EmulatorProcess) -> int:
     )
 
 
+def _logins(emulator: EmulatorProcess) -> int:
+    return sum(1 for r in emulator.requests() if r["route"] == "/oauth/token")
+
+
 def test_sigterm_mid_run_then_restart_finishes_without_duplicates(
     harness: Harness, emulator: EmulatorProcess
 ) -> None:
@@ -81,8 +86,10 @@ def test_sigterm_mid_run_then_restart_finishes_without_duplicates(
     again = harness.start("second", engine=True)
     again.wait_for("daemon.started", timeout=30)
     eventually(lambda: len(emulator.contacts()) == N, 60, "all contacts")
-    result = harness.syncd("resync", "--wait", timeout=60)
+    logins = _logins(emulator)
+    result = harness.syncd("resync", "--full", "--wait", timeout=60)  # a run that calls Genesys
     assert result.returncode == 0, result.stdout + result.stderr
+    assert _logins(emulator) == logins == 2  # one token per daemon life, not one per run
     ids = collections.Counter(c.get("externalId") for c in emulator.contacts())
     assert len(ids) == N
     assert set(ids.values()) == {1}  # no duplicates
