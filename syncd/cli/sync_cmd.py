@@ -1,4 +1,5 @@
-"""`syncd sync`: one sync run in the foreground, under the same single-writer lock as the daemon.
+"""`syncd sync`: one sync run in the foreground, under the same single-writer lock as the daemon
+(a dry run, which writes nothing, takes no lock and works beside a running daemon).
 
 Exit codes: 0 every row succeeded; 1 some rows failed or were rejected, or intents were left
 unresolved (or the run failed or was interrupted); 2 usage or configuration error, or the lock

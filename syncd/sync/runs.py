@@ -2,9 +2,10 @@
 
 :class:`EngineExecutor` is a :class:`syncd.sync.seam.RunExecutor` backed by the engine
 (:mod:`syncd.sync.engine`): it holds the single-writer ``sync`` lease for the whole run
-(invariant 7), builds a Genesys client per run and runs the engine in its own event loop. The
-OAuth token outlives the clients: one token serves every run of the executor's life (the
-daemon's, until a reload builds a new executor) until it is due for renewal.
+(invariant 7; a dry run, which writes nothing, takes none), builds a Genesys client per run
+and runs the engine in its own event loop. The OAuth token outlives the clients: one token
+serves every run of the executor's life (the daemon's, until a reload builds a new executor)
+until it is due for renewal.
 ``syncd sync`` uses it too, so a foreground run and the daemon exclude each other.
 """
 
@@ -105,6 +106,10 @@ class EngineExecutor:
             allow_mass_delete=request.allow_mass_delete,
             dry_run=dry_run,
         )
+        if dry_run:
+            # A dry run writes nothing (invariant 6), so it needs no single-writer lease and
+            # works beside a running daemon; its plan is as of the moment it reads.
+            return asyncio.run(self._run(spec, trigger, AnyStop(stop), started, progress, on_plan))
         holder = leases.holder_id("sync", self.instance_id)
         ttl, renew = self.options.sync_lease_ttl, self.options.sync_lease_renew
         with leases.hold(self.db, leases.SYNC_LEASE, holder, ttl, renew_every=renew) as lease:

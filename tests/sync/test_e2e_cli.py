@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from syncd.emulator import EmulatorConfig
+from syncd.store import leases
 from syncd.store.db import open_database
 from syncd.store.schema import contact_links, crm_contacts, ledger
 from tests.conftest import _drop_postgres_schema, _postgres_schema_url, require_postgres
@@ -302,3 +304,20 @@ def test_usage_and_row_failure_exit_codes(cli: Cli) -> None:
     assert "rejected" in result.stdout
     result = cli("sync", "--external-id", "OK-1")
     assert result.returncode == 0, result.stdout
+
+
+def test_dry_run_works_while_another_process_holds_the_sync_lease(cli: Cli) -> None:
+    """A daemon's run (here: a lease held from elsewhere) blocks `sync`, never `sync --dry-run`."""
+    assert cli("db", "upgrade").returncode == 0
+    cli.write_mirror(person("DRY-1"))
+    holder = "sync@elsewhere.example:4242"
+    assert leases.acquire(cli.db, leases.SYNC_LEASE, holder, timedelta(minutes=5)) is not None
+    result = cli("sync", "--dry-run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "create" in result.stdout
+    assert "DRY-1" in result.stdout
+    assert cli.contacts() == []
+    result = cli("sync")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert holder in result.stderr
+    assert cli.contacts() == []
