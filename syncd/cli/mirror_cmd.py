@@ -50,12 +50,23 @@ def printable(text: str) -> str:
 
 
 class CommandFailed(click.ClickException):
-    """An error the operator can fix: one line on stderr, ``USAGE``, no traceback."""
+    """An error the operator can fix: one line on stderr, ``USAGE``, no traceback.
+
+    ``multiline`` keeps the line breaks of a message syncd wrote itself (a configuration
+    error lists one problem per line); text from a file never gets them.
+    """
 
     exit_code = ExitCode.USAGE
 
+    def __init__(self, message: str, *, multiline: bool = False) -> None:
+        super().__init__(message)
+        self.multiline = multiline
+
     def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"syncd: error: {printable(scrub(self.format_message()))}", err=True, file=file)
+        message = self.format_message()
+        lines = message.split("\n") if self.multiline else [message]
+        text = "\n".join(printable(scrub(line)) for line in lines)
+        click.echo(f"syncd: error: {text}", err=True, file=file)
 
 
 @click.group()
@@ -286,7 +297,7 @@ def import_command(
     except CommandFailed:
         raise
     except UserError as exc:
-        raise CommandFailed(str(exc)) from None
+        raise CommandFailed(str(exc), multiline=True) from None
     ctx.exit(report.exit_code)
 
 

@@ -63,6 +63,40 @@ def _csv_header(reader: Any, lines: Lines) -> list[str]:
             return [name.strip() for name in header]
 
 
+_OTHER_DELIMITERS = {";": "';'", "\t": "a tab", "|": "'|'"}
+# First bytes of files exported by mistake, as decoded with errors="surrogateescape".
+_SIGNATURES = {
+    "PK\x03\x04": "a ZIP archive (an .xlsx workbook is one)",
+    "\x1f\udc8b": "a gzip file",
+    "%PDF": "a PDF document",
+}
+
+
+def _not_a_csv(header: list[str], first: str, encoding: str) -> str | None:
+    """One line for a header that names none of the columns because the file is not a
+    comma-separated text file at all (binary, another delimiter): listing 10 missing columns
+    would bury the cause. ``first`` is the header's raw text (before cells are stripped)."""
+    known = {name.lower() for name in CSV_COLUMNS}
+    if any(name.lower() in known for name in header):
+        return None
+    for signature, what in _SIGNATURES.items():
+        if first.startswith(signature):
+            return f"this is {what}, not a CSV file: export the contacts as UTF-8 CSV"
+    if "\x00" in first or UNDECODABLE.search(first):
+        return (
+            f"this is not {encoding} text (its first line holds NUL or undecodable bytes): it "
+            "looks binary or UTF-16; export the contacts as UTF-8 CSV, or give its encoding"
+        )
+    if len(header) == 1:
+        for delimiter, name in _OTHER_DELIMITERS.items():
+            if len(header[0].split(delimiter)) > 1:
+                return (
+                    f"the header is separated by {name}, not by commas: syncd reads "
+                    "comma-separated CSV (RFC 4180); re-export the file with ',' as the delimiter"
+                )
+    return None
+
+
 def _check_header(header: list[str], encoding: str) -> dict[str, int]:
     known = {name.lower(): name for name in CSV_COLUMNS}
     positions: dict[str, int] = {}
@@ -106,7 +140,10 @@ def read_csv(stream: IO[bytes], encoding: str) -> Iterator[ParsedRow]:
     """Check the header now (so a bad one fails before any work), then stream the rows."""
     lines = Lines(stream, encoding)
     reader = csv.reader(lines, strict=False)
-    positions = _check_header(_csv_header(reader, lines), encoding)
+    header = _csv_header(reader, lines)
+    if problem := _not_a_csv(header, "".join(lines.taken), encoding):
+        raise ImportFileError(problem)
+    positions = _check_header(header, encoding)
     return _csv_rows(reader, lines, positions, encoding)
 
 

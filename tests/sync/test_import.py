@@ -7,6 +7,7 @@ then looks at the tables directly: the mirror rows, and the change log the trigg
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import re
@@ -404,6 +405,47 @@ def test_bad_header_exits_2_and_writes_nothing(
     assert message in result.stderr
     assert "Traceback" not in result.output
     assert full_state(db) == before
+
+
+_HEADER = ",".join(CSV_COLUMNS)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (_HEADER.replace(",", ";").encode() + b"\nr1;Ann;Lee;;;;;;;\n", "separated by ';'"),
+        (_HEADER.replace(",", "\t").encode() + b"\n", "separated by a tab"),
+        (_HEADER.encode("utf-16"), "the file is UTF-16 text"),
+        (_HEADER.encode("utf-16-le"), "not utf-8 text"),
+        (gzip.compress(csv_bytes(contact("r1")), mtime=0), "this is a gzip file"),
+        (b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(256)), "this is a ZIP archive"),
+        (bytes(range(256)) * 4, "not utf-8 text"),
+    ],
+    ids=["semicolons", "tabs", "utf-16", "utf-16-no-bom", "gzip-named-csv", "xlsx", "binary"],
+)
+def test_a_file_that_is_not_comma_separated_text_is_one_line(
+    run: Run, db: Database, tmp_path: Path, data: bytes, message: str
+) -> None:
+    """Binary, UTF-16 or another delimiter: the cause in one line, not ten missing columns."""
+    before = full_state(db)
+    result = run(write(tmp_path, "crm.csv", data))
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "missing columns" not in result.stderr
+    assert full_state(db) == before
+
+
+def test_a_config_error_keeps_one_problem_per_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Import wraps configuration errors; their line breaks stay breaks, not '\\n' text."""
+    monkeypatch.setenv("SYNCD_CONFIG", str(tmp_path / "absent.toml"))
+    result = CliRunner().invoke(cli, ["mirror", "import", write(tmp_path, "x.csv", b"")])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines()[0] == "syncd: error: invalid configuration:"
+    assert result.stderr.splitlines()[1].startswith("  - configuration file not found")
+    assert "\\n" not in result.stderr
 
 
 def test_header_any_order_any_case_and_bom(run: Run, db: Database, tmp_path: Path) -> None:
