@@ -1,7 +1,9 @@
 """Canonical form: the one representation in which contacts are compared, hashed and sent.
 
-Names are trimmed and NFC-normalized, emails trimmed, lower-cased and checked, phone numbers
-parsed with ``phonenumbers`` and written in E.164, phone lists de-duplicated and ordered.
+Names are trimmed and NFC-normalized (a tab or line break inside one reads as a space),
+emails trimmed, lower-cased and checked, phone numbers parsed with ``phonenumbers`` and
+written in E.164 (CRM numbers must be valid, without extension), phone lists de-duplicated
+and ordered.
 Two contacts with the same meaning therefore have the same content hash, and an unchanged
 contact costs zero write calls (invariant 5).
 
@@ -36,6 +38,9 @@ _EMAIL_RE = re.compile(
 )
 # C0 controls and DEL; tab, CR and LF are allowed (a quoted CSV field may span lines).
 CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# In a name, a tab or line break (with the spaces around it) reads as one space: a name
+# shown on an agent's screen has one line, and a CRM export that wrapped it meant a space.
+_NAME_BREAKS = re.compile(r" *[\t\r\n][\t\r\n ]*")
 
 
 class RejectedRow(InputError):
@@ -67,6 +72,12 @@ def clean_text(value: object) -> str | None:
         raise TypeError(f"expected text, got {type(value).__name__}")
     text = unicodedata.normalize("NFC", value).strip()
     return text or None
+
+
+def clean_name(value: str | None) -> str | None:
+    """:func:`clean_text`, then each run of tabs and line breaks inside as one space."""
+    text = clean_text(value)
+    return _NAME_BREAKS.sub(" ", text) if text else None
 
 
 def _check_text(field: str, value: str | None, limit: int, reasons: list[str]) -> None:
@@ -102,14 +113,33 @@ def normalize_email(value: str | None) -> str | None:
     return text.lower() if text else None
 
 
-def normalize_phone(number: str, default_region: str) -> str:
-    """E.164 for a possible number; ValueError with a reason otherwise."""
+def normalize_phone(number: str, default_region: str, *, strict: bool = True) -> str:
+    """E.164 for a number; ValueError with a reason otherwise.
+
+    ``strict`` (a CRM row) also wants a number in use in its country and no extension: E.164
+    has no room for one, and sending the number without it would drop it silently. A wrong
+    number is worse than none: ``01 42 68 53 00`` read in region US is not a US number (it is
+    French, written without its country code), and E.164 would make it ``+10142685300``.
+    Lenient (what Genesys holds) only wants a number of a possible length.
+    """
     try:
         parsed = phonenumbers.parse(number, default_region)
     except phonenumbers.NumberParseException as exc:
         raise ValueError(f"cannot be parsed as a phone number ({exc._msg})") from None
     if not phonenumbers.is_possible_number(parsed):
         raise ValueError("is not a possible phone number (wrong length for its country)")
+    if strict and parsed.extension:
+        raise ValueError(
+            f"has an extension ({parsed.extension}) that syncd cannot send: a Genesys phone "
+            "number holds no extension here; put the number without it, or the extension in "
+            "another field"
+        )
+    if strict and not phonenumbers.is_valid_number(parsed):
+        region = phonenumbers.region_code_for_number(parsed) or default_region
+        raise ValueError(
+            f"is not a valid number in {region} (read with default region {default_region}; "
+            "give numbers from other countries with their +country code)"
+        )
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 
@@ -127,8 +157,8 @@ def normalize(raw: RawContact, *, default_region: str = "US") -> Contact:
     if not external_id:
         reasons.append("externalId: missing")
     _check_text("externalId", external_id, MAX_EXTERNAL_ID, reasons)
-    first = clean_text(raw.first_name)
-    last = clean_text(raw.last_name)
+    first = clean_name(raw.first_name)
+    last = clean_name(raw.last_name)
     if first is None:
         reasons.append("firstName: missing (Genesys requires it)")
     if last is None:
@@ -155,7 +185,7 @@ def normalize(raw: RawContact, *, default_region: str = "US") -> Contact:
         except ValueError as exc:
             reasons.append(f"phoneNumbers: {text!r} {exc}")
     org_id = clean_text(raw.organization_id)
-    org_name = clean_text(raw.organization_name)
+    org_name = clean_name(raw.organization_name)
     _check_text("organizationId", org_id, MAX_ORG_FIELD, reasons)
     _check_text("organizationName", org_name, MAX_ORG_FIELD, reasons)
     if reasons:
@@ -178,7 +208,7 @@ def normalize_remote(contact: Contact, *, default_region: str = "US") -> Contact
         if text is None:
             continue
         try:
-            number = normalize_phone(text, default_region)
+            number = normalize_phone(text, default_region, strict=False)
         except ValueError:
             number = text
         phones.append(Phone(number=number, type=(phone.type or "WORK").upper()))

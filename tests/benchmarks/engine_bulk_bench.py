@@ -68,7 +68,9 @@ def _row(ext: str, first: str = "Bench") -> dict[str, Any]:
         "first_name": first,
         "last_name": f"Contact {n}",
         "email": f"{ext.lower()}@example.com",
-        "phone_numbers": [{"number": f"+1 555 {n:07d}", "type": "MOBILE"}],
+        "phone_numbers": [
+            {"number": f"+1 202 {200 + n // 10000 % 800:03d} {n % 10000:04d}", "type": "MOBILE"}
+        ],
         "deleted": False,
     }
 

@@ -328,7 +328,7 @@ def test_bad_csv_rows_are_reported_and_good_rows_go_in(
     for line in expected:
         assert f"rejected: line {line}" in result.stderr
     assert set(mirror(db)) == {"b1", "b12", "g1"}
-    assert mirror(db)["b12"]["first_name"] == "Ann\nMarie"
+    assert mirror(db)["b12"]["first_name"] == "Ann Marie"  # a line break in a name is a space
     assert counters(result)["rejected"] == len(expected)
 
 
@@ -408,6 +408,34 @@ def test_bad_header_exits_2_and_writes_nothing(
 
 
 _HEADER = ",".join(CSV_COLUMNS)
+
+
+def test_phones_must_be_valid_and_whole_and_names_have_one_line(
+    run: Run, db: Database, tmp_path: Path
+) -> None:
+    """A number that only looks possible, or one with an extension, is rejected with the
+    reason (never sent altered); a tab or line break inside a name reads as one space."""
+    body = [
+        b"p1,Ann,Lee,,01 42 68 53 00,,,,,\n",  # line 2: French, no +33: not a US number
+        b"p2,Ann,Lee,,(202) 555-0143 ext. 12,,,,,\n",  # 3: an extension
+        b"p3,Ann,Lee,,+1 999 555 0100,,,,,\n",  # 4: no such area code
+        b'n1,"Ann\tMarie","Van\r\n  Lee",,+33 1 42 68 53 00,,,,,"Acme\nCorp"\n',  # 5-6
+    ]
+    path = write(tmp_path, "crm.csv", _HEADER.encode() + b"\n" + b"".join(body))
+    rejects_path = tmp_path / "rejects.csv"
+    result = run(path, "--rejects", str(rejects_path))
+    assert result.exit_code == 1, result.output
+    got = rejects(rejects_path)
+    assert set(got) == {2, 3, 4}
+    assert "'01 42 68 53 00' is not a valid number in US" in got[2][1]
+    assert "+country code" in got[2][1]
+    assert "has an extension (12)" in got[3][1]
+    assert "'+1 999 555 0100' is not a valid number" in got[4][1]
+    assert set(mirror(db)) == {"n1"}
+    row = mirror(db)["n1"]
+    assert (row["first_name"], row["last_name"]) == ("Ann Marie", "Van Lee")
+    assert row["organization_name"] == "Acme Corp"
+    assert row["phone_numbers"] == [{"number": "+33142685300", "type": "WORK"}]
 
 
 @pytest.mark.parametrize(
