@@ -28,6 +28,10 @@ _AUTH_HEADER_RE = re.compile(
 _URL_PASSWORD_RE = re.compile(r"(://[^:/@\s]+:)[^@/\s]+@")
 
 _registered: set[str] = set()
+# Text the operator gave syncd (a file's path): printed as given even when a registered
+# secret happens to occur in it, because mangling the name of the file an error is about
+# hides the one thing the message must say, and the operator already holds that text.
+_verbatim: set[str] = set()
 
 
 def register_secret(value: str | None) -> None:
@@ -36,13 +40,32 @@ def register_secret(value: str | None) -> None:
         _registered.add(value)
 
 
+def keep_verbatim(value: str | None) -> None:
+    """Never redact inside ``value``: a file path the operator passed on the command line or
+    in the configuration (see ``_verbatim``)."""
+    if value:
+        _verbatim.add(value)
+
+
 def forget_secrets() -> None:
-    """Testing hook: drop the registered secret values."""
+    """Testing hook: drop the registered secret values (and the verbatim texts)."""
     _registered.clear()
+    _verbatim.clear()
 
 
 def scrub(text: str) -> str:
-    """Remove registered secrets, bearer/basic credentials and URL passwords from text."""
+    """Remove registered secrets, bearer/basic credentials and URL passwords from text;
+    texts registered with :func:`keep_verbatim` are left as they are."""
+    kept = [v for v in _verbatim if v in text and any(s in v for s in _registered)]
+    if not kept:
+        return _scrub(text)
+    pieces = re.split(
+        "(" + "|".join(re.escape(v) for v in sorted(kept, key=len, reverse=True)) + ")", text
+    )
+    return "".join(piece if i % 2 else _scrub(piece) for i, piece in enumerate(pieces))
+
+
+def _scrub(text: str) -> str:
     for secret in sorted(_registered, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, REDACTED)

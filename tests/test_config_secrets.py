@@ -147,3 +147,29 @@ def test_mirror_import_works_without_the_secret(tmp_path: Path, db: Database) ->
     result = _invoke(config, "mirror", "import", str(rows))
     assert result.exit_code == ExitCode.OK, result.output
     assert "client_secret" not in result.output
+
+
+def test_redaction_leaves_the_name_of_the_operators_file_whole(
+    tmp_path: Path, db: Database
+) -> None:
+    """A secret whose text is also a file name: the file's name is printed as given (the
+    operator typed it), while the secret is still redacted everywhere else."""
+    secret = "crmexport"
+    config = _config(tmp_path, db, f'client_secret = "{secret}"\n')
+    assert _syncd(config, "db", "upgrade").returncode == ExitCode.OK
+    rows = tmp_path / f"{secret}.csv"
+    rows.write_text("externalId;firstName;lastName\n", encoding="utf-8")
+    result = _syncd(config, "mirror", "import", str(rows))
+    assert result.returncode == ExitCode.USAGE, result.stderr
+    assert f"{rows}: the header is separated by ';'" in result.stderr
+    assert "redacted" not in result.stderr
+
+
+def test_verbatim_text_is_kept_and_the_secret_elsewhere_is_not() -> None:
+    from syncd.logs import REDACTED, keep_verbatim, register_secret, scrub
+
+    register_secret("hunter22")
+    keep_verbatim("/data/hunter22.csv")
+    text = "/data/hunter22.csv: bad header; the secret is hunter22"
+    assert scrub(text) == f"/data/hunter22.csv: bad header; the secret is {REDACTED}"
+    assert scrub("/data/hunter22.json") == f"/data/{REDACTED}.json"

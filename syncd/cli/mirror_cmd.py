@@ -22,7 +22,7 @@ import click
 from syncd.cli.context import AppContext, pass_app
 from syncd.errors import UserError
 from syncd.exit_codes import ExitCode
-from syncd.logs import scrub
+from syncd.logs import keep_verbatim, scrub
 from syncd.store import migrate
 from syncd.store.mirror import mirror_counts
 from syncd.sync.import_formats import ENCODINGS, Format
@@ -222,6 +222,8 @@ def import_command(
     """
     if allow_mass_delete and not snapshot:
         raise CommandFailed("--allow-mass-delete only applies to a --snapshot import")
+    keep_verbatim(file)  # the names of the operator's files are printed as given
+    keep_verbatim(rejects_path)
     file_format = infer_format(file, fmt)
     try:
         settings = app.local_settings  # an import never calls Genesys: no secret needed

@@ -18,7 +18,7 @@ from syncd.config.problems import control_character_problems, format_validation_
 from syncd.config.secret_source import resolve_secret
 from syncd.config.sections import Settings
 from syncd.errors import ConfigError
-from syncd.logs import REDACTED
+from syncd.logs import REDACTED, keep_verbatim
 
 DEFAULT_CONFIG_PATH = Path("/etc/syncd/config.toml")
 CONFIG_ENV = "SYNCD_CONFIG"
@@ -73,6 +73,7 @@ def load_settings(
     """Read and validate the configuration file (see the module docstring for the lookup);
     ``require_secret`` as in :func:`parse_settings`."""
     resolved = resolve_config_path(path)
+    keep_verbatim(str(resolved))
     try:
         raw = resolved.read_bytes()
     except FileNotFoundError:

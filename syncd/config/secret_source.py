@@ -14,6 +14,7 @@ from pathlib import Path
 
 from syncd.config.sections import GenesysSettings
 from syncd.errors import ConfigError
+from syncd.logs import keep_verbatim
 
 SECRET_ENV = "SYNCD_GENESYS_CLIENT_SECRET"
 CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"
@@ -42,6 +43,8 @@ def _read_secret_file(path: Path, source: str | None) -> str:
             source=source,
         )
     expanded = Path(os.path.expandvars(str(path)))
+    keep_verbatim(str(expanded))
+    keep_verbatim(str(path))
     try:
         text = expanded.read_text(encoding="utf-8")
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the path, or not UTF-8
