@@ -5,7 +5,8 @@ Exit status (also in ``health.exit_code`` of the JSON), an :class:`~syncd.exit_c
 * 0 healthy: a live daemon (heartbeat fresher than ``--stale-after``) and nothing to fix;
 * 1 degraded: links in ``failed`` state, deletes held by the guard (links ``held``), intents
   unresolved for longer than ``--pending-after``, the last run of a kind ended ``failed`` or
-  ``held``, or live daemons without a leader;
+  ``held``, or live daemons without a leader; CRM rows Genesys cannot take (links shown
+  ``rejected``) only with ``--rejected-degrades``;
 * 2 usage or configuration error (bad option, unreadable config, schema missing or old);
 * 4 down: no daemon has ever reported, or every instance is dead: heartbeat stale, state
   ``stopped``, or (an instance of this host) its process gone;
@@ -59,10 +60,21 @@ DEFAULT_STALE_AFTER = timedelta(seconds=120)
     metavar="DURATION",
     help="An intent unresolved for longer than this makes the status degraded.",
 )
+@click.option(
+    "--rejected-degrades",
+    is_flag=True,
+    help="CRM rows Genesys cannot take (shown as rejected) make the status degraded too.",
+)
 @format_option(("table", "json"))
 @pass_app
 @friendly_errors
-def status_cmd(app: AppContext, stale_after: timedelta, pending_after: timedelta, fmt: str) -> None:
+def status_cmd(
+    app: AppContext,
+    stale_after: timedelta,
+    pending_after: timedelta,
+    rejected_degrades: bool,
+    fmt: str,
+) -> None:
     """Daemon liveness, leader, last runs, schedule, requests and sync state.
 
     Exit status: 0 healthy, 1 degraded, 2 usage/config error, 4 no live daemon,
@@ -71,7 +83,7 @@ def status_cmd(app: AppContext, stale_after: timedelta, pending_after: timedelta
     db = open_database(app)
     with db.read() as conn:
         report = status_report(conn, stale_after=stale_after, pending_after=pending_after)
-    health = evaluate_health(report)
+    health = evaluate_health(report, rejected_degrades=rejected_degrades)
     if fmt == "json":
         write_object(as_json(report, health))
     else:
@@ -220,7 +232,8 @@ def print_status(report: StatusReport, health: Health) -> None:
             (
                 "links",
                 f"{sum(links.values())} total: {links.get('synced', 0)} synced, "
-                f"{links.get('failed', 0)} failed, {links.get('held', 0)} held, "
+                f"{links.get('failed', 0)} failed, {links.get('rejected', 0)} rejected, "
+                f"{links.get('held', 0)} held, "
                 + (", ".join(f"{v} {k}" for k, v in pending.items()) or "0 pending"),
             ),
             ("mirror", f"{report.mirror['live']} live, {report.mirror['tombstoned']} tombstoned"),

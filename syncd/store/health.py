@@ -44,8 +44,18 @@ class Health:
     problems: tuple[str, ...] = ()
 
 
-def evaluate_health(report: StatusReport) -> Health:
-    """Down (no live daemon) beats degraded (something needs an operator) beats healthy."""
+REJECTED_ADVICE = (
+    "fix them in the CRM (`syncd ledger --outcome rejected` says why); each is sent again "
+    "once its row changes"
+)
+
+
+def evaluate_health(report: StatusReport, *, rejected_degrades: bool = False) -> Health:
+    """Down (no live daemon) beats degraded (something needs an operator) beats healthy.
+
+    CRM rows that cannot be sent (links shown ``rejected``) are the CRM's to fix, not a
+    failure of syncd: they make the status degraded only with ``rejected_degrades``.
+    """
     problems: list[str] = []
     down = False
     stale = report.stale_after.total_seconds()
@@ -73,6 +83,8 @@ def evaluate_health(report: StatusReport) -> Health:
         problems.append("daemons are alive but none is the leader: nothing is syncing")
     if report.links.get("failed"):
         problems.append(f"{report.links['failed']} contact link(s) in state failed")
+    if rejected_degrades and report.links.get("rejected"):
+        problems.append(f"{report.links['rejected']} CRM row(s) rejected: {REJECTED_ADVICE}")
     if report.links.get("held"):
         problems.append(
             f"{report.links['held']} delete(s) held by the mass-delete guard: {HELD_ADVICE}"

@@ -265,7 +265,11 @@ def contact_report(conn: Connection, external_id: str, *, limit: int | None = 10
     return ContactReport(
         external_id=external_id,
         mirror=dict(mirror) if mirror is not None else None,
-        link=dict(link) if link is not None else None,
+        link=(
+            {**link, "state": shown_state(link["state"], link["rejected_hash"])}
+            if link is not None
+            else None
+        ),
         ledger=list(iter_ledger(conn, flt, limit=limit)),
         ledger_total=count_ledger(conn, flt),
     )
@@ -338,12 +342,24 @@ def request_counts(conn: Connection) -> dict[str, Any]:
     }
 
 
+REJECTED = "rejected"
+"""The state reported for a ``failed`` link whose CRM row was rejected (``rejected_hash``
+set): it waits for the CRM to change the row, not for a retry, so it is no failure of syncd."""
+
+
+def shown_state(state: str, rejected_hash: str | None) -> str:
+    """A link's state as operators see it: ``rejected`` apart from ``failed``."""
+    return REJECTED if state == "failed" and rejected_hash is not None else state
+
+
 def link_counts(conn: Connection) -> dict[str, int]:
-    """Links per state, every known state present (zero when empty)."""
+    """Links per shown state (:func:`shown_state`), every one present (zero when empty)."""
     c = contact_links.c
-    counts = dict.fromkeys(LINK_STATES, 0)
-    for state, n in conn.execute(sa.select(c.state, sa.func.count()).group_by(c.state)):
-        counts[str(state)] = int(n)
+    counts = dict.fromkeys((*LINK_STATES, REJECTED), 0)
+    rejected = c.rejected_hash.is_not(None)
+    query = sa.select(c.state, rejected, sa.func.count()).group_by(c.state, rejected)
+    for state, was_rejected, n in conn.execute(query):
+        counts[shown_state(str(state), "" if was_rejected else None)] += int(n)
     return counts
 
 

@@ -141,3 +141,27 @@ def test_old_unresolved_intents_make_status_degraded(
         assert "`syncd ledger --outcome pending`" in problem
     else:
         assert code == ExitCode.OK, report["health"]
+
+
+def test_rejected_rows_are_shown_as_rejected_and_degrade_only_when_asked(
+    invoke: Invoke, rows: Rows
+) -> None:
+    """A CRM row Genesys cannot take waits for the CRM, not for syncd: it is counted apart
+    from failed links and leaves the status healthy unless --rejected-degrades."""
+    rows.daemon(hostname=f"other-{HOST}")
+    rows.link("BAD-1", genesys_id=None, state="failed", rejected_hash="h1", last_error="rejected")
+    rows.link("BAD-2", state="failed", rejected_hash="h2", last_error="rejected by Genesys")
+    code, report = status(invoke)
+    assert code == ExitCode.OK, report["health"]
+    by_state = report["links"]["by_state"]
+    assert (by_state["rejected"], by_state["failed"]) == (2, 0)
+    assert "0 failed, 2 rejected" in invoke("status").stdout
+    code, report = status(invoke, "--rejected-degrades")
+    assert code == ExitCode.PARTIAL
+    assert any("2 CRM row(s) rejected" in p for p in report["health"]["problems"])
+    contact = json.loads(invoke("contact", "BAD-1", "--format", "json").stdout)
+    assert contact["link"]["state"] == "rejected"
+    rows.link("RETRY-1", state="failed", last_error="503")  # a failure syncd retries
+    code, report = status(invoke)
+    assert code == ExitCode.PARTIAL
+    assert report["health"]["problems"] == ["1 contact link(s) in state failed"]
