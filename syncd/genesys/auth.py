@@ -31,6 +31,7 @@ from pydantic import SecretStr
 from syncd.errors import ApiAuthError, ApiProtocolError, ApiUnavailableError
 from syncd.genesys.api import TOKEN_ROUTE
 from syncd.genesys.metrics import ClientMetrics
+from syncd.genesys.network import describe
 from syncd.genesys.responses import correlation_id, retry_after, server_message
 from syncd.genesys.retry import DEFAULT_RETRY_AFTER, TRANSIENT_STATUSES, RetryPolicy
 from syncd.genesys.throttle import Clock, Sleep
@@ -196,11 +197,11 @@ class TokenSource:
                     headers={"Accept": "application/json"},
                 )
             except httpx.TransportError as exc:
-                log.warning("genesys.token.error", error=type(exc).__name__)
+                log.warning("genesys.token.error", error=describe(exc))
                 failures += 1
                 if failures >= self._retry.max_attempts:
                     raise ApiUnavailableError(
-                        f"cannot reach the Genesys login service ({type(exc).__name__})",
+                        f"cannot reach the Genesys login service: {describe(exc)}",
                         method="POST",
                         route=TOKEN_ROUTE,
                     ) from exc

@@ -16,6 +16,7 @@ import base64
 import random
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
@@ -25,7 +26,6 @@ from pydantic import SecretStr
 
 from syncd.config import GenesysSettings, is_loopback_host
 from syncd.errors import (
-    ApiConflictError,
     ApiNotFoundError,
     ApiProtocolError,
     ApiValidationError,
@@ -45,13 +45,15 @@ from syncd.genesys.profiles import (
     SourceProfile,
     get_profile,
 )
+from syncd.genesys.profiles._shape import array, obj
 from syncd.genesys.responses import correlation_id
 from syncd.genesys.retry import RetryPolicy
+from syncd.genesys.source_setup import SourceSetup
 from syncd.genesys.throttle import Clock, PacingSettings, Sleep, Throttle
 from syncd.logs import get_logger, register_secret
 from syncd.model import Contact, RemoteContact, WriteResult
 
-__all__ = ["GenesysClient", "TokenCache", "require_safe_url"]
+__all__ = ["ConnectionCheck", "GenesysClient", "RetryPolicy", "TokenCache", "require_safe_url"]
 
 log = get_logger("syncd.genesys")
 
@@ -70,6 +72,15 @@ def require_safe_url(url: str, what: str) -> str:
             "for a loopback host such as 127.0.0.1)"
         )
     return url.rstrip("/")
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionCheck:
+    """What :meth:`GenesysClient.check_connection` saw: one page read, the source looked up."""
+
+    listed: int
+    more: bool
+    source_id: str | None  # None: the profile has no external source; "": not created yet
 
 
 class GenesysClient:
@@ -128,7 +139,11 @@ class GenesysClient:
             rng=jitter,
             metrics=self.metrics,
         )
-        self._setup_lock = anyio.Lock()
+        self._source = (
+            SourceSetup(profile, self._pipeline.call)
+            if isinstance(profile, SourceProfile)
+            else None
+        )
         self._bulk = (
             BulkRunner(profile, self._pipeline.call, bulk_batch_size)
             if isinstance(profile, BulkProfile)
@@ -208,6 +223,26 @@ class GenesysClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    async def check_connection(self) -> ConnectionCheck:
+        """Log in and read one page, writing nothing (``syncd config check --connect``): the
+        external source is looked up, never created."""
+        profile, source = self._profile, None
+        if isinstance(profile, SourceProfile) and self._source is not None:
+            source = await self._source.find() or ""
+            if source:
+                profile.bind_source(source)
+        spec = profile.list_request(None, 1)
+        response = await self._pipeline.call(spec)
+        if source == "":  # no source yet, so no contact can carry our ids: just count them
+            count = parse_answer(
+                spec,
+                response,
+                lambda body: len(array(obj(body, "page").get("entities") or [], "page.entities")),
+            )
+            return ConnectionCheck(count, False, source)
+        page = parse_answer(spec, response, lambda body: profile.parse_page(body, None, 1))
+        return ConnectionCheck(len(page.contacts), page.next_token is not None, source)
 
     # -- ContactsApi -------------------------------------------------------------------------
 
@@ -353,44 +388,8 @@ class GenesysClient:
 
     async def _ready(self) -> None:
         """One-time profile setup (externalcontacts: find or create our external source)."""
-        profile = self._profile
-        if not isinstance(profile, SourceProfile) or profile.ready:
-            return
-        async with self._setup_lock:
-            if profile.ready:
-                return
-            created = False
-            source_id = await self._find_source(profile)
-            if source_id is None:
-                spec = profile.source_create_request()
-                try:
-                    response = await self._pipeline.call(spec)
-                    source_id = parse_answer(spec, response, profile.parse_source)
-                    created = True
-                except (ApiConflictError, OutcomeUnknownError, ApiProtocolError):
-                    # Created meanwhile (by another syncd, or by our own unanswered POST):
-                    # names are unique, so look again instead of creating a second one.
-                    source_id = await self._find_source(profile)
-                    if source_id is None:
-                        raise
-            profile.bind_source(source_id)
-            log.info(
-                "genesys.external_source.ready",
-                name=getattr(profile, "source_name", None),
-                source_id=source_id,
-                created=created,
-            )
-
-    async def _find_source(self, profile: SourceProfile) -> str | None:
-        cursor: str | None = None
-        seen: set[str] = set()
-        while True:
-            spec = profile.source_lookup_request(cursor)
-            response = await self._pipeline.call(spec)
-            found, cursor = parse_answer(spec, response, profile.parse_source_lookup)
-            if found is not None or cursor is None or cursor in seen:
-                return found
-            seen.add(cursor)
+        if self._source is not None:
+            await self._source.ensure()
 
     async def _write_from_current(
         self,

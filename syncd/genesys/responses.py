@@ -25,6 +25,7 @@ from syncd.errors import (
     ApiUnavailableError,
     ApiValidationError,
 )
+from syncd.genesys.network import describe
 from syncd.genesys.throttle import GateClosed
 from syncd.logs import scrub
 
@@ -152,9 +153,8 @@ def unavailable(
     note = f"gave up after {failures} attempts"
     if response is not None:
         return error_for(response, method=method, route=route, note=note)
-    exc = ApiUnavailableError(
-        f"{method} {route}: {type(error).__name__} ({note})", method=method, route=route
-    )
+    cause = describe(error) if isinstance(error, httpx.TransportError) else type(error).__name__
+    exc = ApiUnavailableError(f"{method} {route}: {cause} ({note})", method=method, route=route)
     exc.__cause__ = error
     return exc
 
