@@ -110,6 +110,11 @@ class TokenSource:
         self._min_forced_interval = min_forced_interval
         self._lock = anyio.Lock()
         self._cache = cache or TokenCache()
+        if self._cache.token is not None:
+            # The "fresh from a renewal" rule is one client's (one run's): a token an earlier
+            # run renewed, even one it then saw refused, earns this run its own one renewal
+            # on a 401 instead of an ApiAuthError before any request (a failed run per run).
+            self._cache.token.forced = False
         # Fetches that failed for good (login unavailable), and the last such failure.
         self._failures = 0
         self._failure: ApiUnavailableError | None = None

@@ -62,6 +62,18 @@ def consume(conn: Connection, ids: Sequence[int]) -> None:
         conn.execute(sa.delete(mirror_changes).where(mirror_changes.c.id.in_(chunk)))
 
 
+def change_ids_for(conn: Connection, external_ids: Sequence[str]) -> dict[str, list[int]]:
+    """The pending change ids of these externalIds (index lookups). Read in the transaction
+    that reads their mirror rows, they are exactly the changes those rows already show."""
+    found: dict[str, list[int]] = {}
+    c = mirror_changes.c
+    for chunk in _chunks(list(external_ids)):
+        query = sa.select(c.id, c.external_id).where(c.external_id.in_(chunk)).order_by(c.id)
+        for change_id, ext in conn.execute(query):
+            found.setdefault(ext, []).append(int(change_id))
+    return found
+
+
 def count_pending(conn: Connection) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(mirror_changes)).scalar_one())
 

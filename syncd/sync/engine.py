@@ -355,6 +355,8 @@ class Engine:
         *,
         lookup_unlinked: bool = False,
     ) -> None:
+        """Execute the items of every page of keys; a full reconcile's (``snapshot``) carry
+        the pending changes they cover (:func:`~syncd.sync.plan.load_items`)."""
         after: str | None = None
         while not executor.halted():
             with self.db.read() as conn:
@@ -362,7 +364,9 @@ class Engine:
             if not keys:
                 return
             after = keys[-1]
-            items = load_items(self.db, keys, self.options.default_region)
+            items = load_items(
+                self.db, keys, self.options.default_region, with_changes=snapshot is not None
+            )
             if snapshot is not None:
                 observe_snapshot(self.db, snapshot, items)
             if lookup_unlinked:

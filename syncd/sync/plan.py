@@ -135,13 +135,26 @@ def remote_from_snapshot(row: SnapshotRow) -> Remote:
     return Remote(row.genesys_id, contact, row.content_hash)
 
 
-def load_items(db: Database, external_ids: Sequence[str], default_region: str) -> list[Item]:
-    """Desired state and link for each externalId (remote not observed)."""
+def load_items(
+    db: Database, external_ids: Sequence[str], default_region: str, *, with_changes: bool = False
+) -> list[Item]:
+    """Desired state and link for each externalId (remote not observed).
+
+    ``with_changes`` (a full reconcile) also takes the pending change ids of each, read in the
+    same transaction as its mirror row, so settling the item consumes the changes it covers
+    and the next incremental run does not diff them again.
+    """
     with db.read() as conn:
         rows = changes.load_mirror(conn, external_ids)
         found = links.get_links(conn, external_ids)
+        pending = changes.change_ids_for(conn, external_ids) if with_changes else {}
     return [
-        Item(ext, desired_from_row(rows.get(ext), default_region), found.get(ext))
+        Item(
+            ext,
+            desired_from_row(rows.get(ext), default_region),
+            found.get(ext),
+            change_ids=pending.get(ext, []),
+        )
         for ext in external_ids
     ]
 

@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 import httpx
 
-from syncd.genesys.client import GenesysClient
+from syncd.genesys.client import GenesysClient, TokenCache
 from syncd.genesys.profiles.reference import ReferenceProfile
 from syncd.genesys.retry import RetryPolicy
 from syncd.genesys.throttle import PacingSettings
@@ -166,6 +166,7 @@ def make_client(
     retry: RetryPolicy | None = None,
     rpm: float = 6000,
     max_in_flight: int = 4,
+    token_cache: TokenCache | None = None,
     **pacing: Any,
 ) -> GenesysClient:
     """A client on the fake server, in the server's virtual time, with jitter-free backoff."""
@@ -184,4 +185,5 @@ def make_client(
         clock=server.time,
         sleep=server.time.sleep,
         rng=random.Random(0),
+        token_cache=token_cache,
     )

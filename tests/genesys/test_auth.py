@@ -8,6 +8,7 @@ import pytest
 
 from syncd.errors import ApiAuthError, ApiProtocolError
 from syncd.genesys.auth import refresh_margin
+from syncd.genesys.client import TokenCache
 from syncd.genesys.retry import RetryPolicy
 from tests.genesys.fakes import CLIENT_SECRET, FakeServer, answer, contact_json, make_client
 
@@ -191,3 +192,33 @@ async def test_requests_waiting_for_a_failed_login_fail_with_it(server: FakeServ
         server.token_script = []
         await client.get("c-1")  # a later call asks again, and the login works again
     assert server.token_requests == 4
+
+
+async def test_a_token_cache_serves_the_next_client_without_a_login(server: FakeServer) -> None:
+    """The daemon builds a client per run: the token outlives it (one login, not one a run)."""
+    server.default = answer(200, contact_json())
+    cache = TokenCache()
+    for _ in range(3):
+        async with make_client(server, token_cache=cache) as client:
+            await client.get("c-1")
+    assert server.token_requests == 1
+    assert {s.token for s in server.seen} == {server.issued[0]}
+
+
+async def test_a_refused_token_costs_the_next_client_one_renewal_not_a_failure(
+    server: FakeServer,
+) -> None:
+    """A run that gave up on a token after its one renewal must not make every later run fail
+    before its first request: the next client renews once and goes on."""
+    server.check_tokens = False
+    server.default = answer(401, {"message": "Invalid login credentials."})
+    cache = TokenCache()
+    async with make_client(server, token_cache=cache) as client:
+        with pytest.raises(ApiAuthError):
+            await client.get("c-1")
+    assert server.token_requests == 2
+    server.default = answer(200, contact_json())
+    server.script.append(answer(401, {"message": "Invalid login credentials."}))
+    async with make_client(server, token_cache=cache) as client:
+        await client.get("c-1")  # 401 on the cached token, one renewal, then 200
+    assert server.token_requests == 3

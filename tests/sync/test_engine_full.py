@@ -171,3 +171,20 @@ def test_full_reconcile_deletes_links_whose_mirror_row_is_gone(h: Harness) -> No
     report = h.run("full")
     assert report.counts["deleted"] == 1
     assert set(h.remote_by_ext()) == {"G-1"}
+
+
+def test_the_incremental_run_after_a_full_one_does_not_diff_its_changes_again(
+    h: Harness,
+) -> None:
+    """A full reconcile settles every mirror row, so the change-log entries those rows showed
+    are consumed with them; a change made after the full run read its row stays pending."""
+    h.upsert(*(person(f"F-{i}") for i in range(6)))
+    report = h.run("full")
+    assert report.counts["created"] == 6
+    assert h.changes() == []
+    h.upsert(person("F-1", first="Changed"), person("F-2"))  # an edit and a no-op rewrite
+    report = h.run("full")
+    assert (report.counts["updated"], report.counts["unchanged"]) == (1, 5)
+    assert h.changes() == []
+    report = h.run()
+    assert (report.counts["unchanged"], report.counts["updated"], report.api_calls) == (0, 0, 0)
