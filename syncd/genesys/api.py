@@ -54,6 +54,14 @@ class ContactsApi(Protocol):
         """Whether the wire profile has bulk endpoints (then this is a :class:`BulkContactsApi`)."""
         ...
 
+    @property
+    def listing_proves_absence(self) -> bool:
+        """Whether a complete listing shows every contact created before it began (it reads
+        the contacts themselves, not an index that lags): then an externalId missing from a
+        complete, stable listing that began after a create could have landed was never
+        created, and the engine may send that create again at once."""
+        ...
+
     def representation_problem(self, contact: Contact) -> str | None:
         """Why the wire profile cannot express ``contact`` (None: it can). Writes of such a
         contact raise (or report) ``ApiValidationError`` without sending anything."""

@@ -340,6 +340,10 @@ class GenesysClient:
         """Entities per bulk request: the configured size, lowered by 413 answers."""
         return self._bulk.limit if self._bulk is not None else self._bulk_batch_size
 
+    @property
+    def listing_proves_absence(self) -> bool:
+        return self._profile.listing_proves_absence
+
     def representation_problem(self, contact: Contact) -> str | None:
         check = getattr(self._profile, "representation_problem", None)
         problem: str | None = check(contact) if check is not None else None

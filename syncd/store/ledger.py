@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from syncd.store.schema import ledger
+from syncd.store.schema import ledger, sync_runs
 
 # What the engine writes (docs/operations.md explains each); `syncd ledger --op/--outcome`
 # accept only these, so a typo is an error instead of an empty answer.
@@ -154,6 +154,19 @@ def latest_pending(conn: Connection, external_id: str) -> Row | None:
         run_id=m["run_id"],
         at=m["at"],
     )
+
+
+def unsettled_create_runs(conn: Connection) -> dict[int | None, datetime | None]:
+    """The runs that left create intents unsettled, each with when it ended (None: not
+    recorded, or no run): a write cannot have been in flight after its run ended."""
+    c = ledger.c
+    q = (
+        sa.select(c.run_id, sync_runs.c.finished_at)
+        .select_from(ledger.outerjoin(sync_runs, c.run_id == sync_runs.c.id))
+        .where(c.outcome == "pending", c.op.in_(("create", "recreate")))
+        .distinct()
+    )
+    return {row.run_id: row.finished_at for row in conn.execute(q)}
 
 
 def rows_for_run(conn: Connection, run_id: int) -> list[dict[str, Any]]:

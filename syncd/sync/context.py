@@ -28,6 +28,16 @@ class Stop(Protocol):
     def is_set(self) -> bool: ...
 
 
+class AnyStop:
+    """Stop when any of the given events is set (the daemon's stop, a lost lease)."""
+
+    def __init__(self, *events: Stop | None) -> None:
+        self.events = [e for e in events if e is not None]
+
+    def is_set(self) -> bool:
+        return any(e.is_set() for e in self.events)
+
+
 @dataclass(frozen=True, slots=True)
 class PlanEntry:
     """One line of a plan (dry run) or of a report: what was (or would be) done."""

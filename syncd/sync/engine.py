@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -28,14 +27,20 @@ from syncd.genesys.api import ContactsApi
 from syncd.logs import get_logger
 from syncd.store import changes, links
 from syncd.store.db import Database
-from syncd.store.snapshot import Snapshot, scratch_snapshot
+from syncd.store.snapshot import Snapshot
 from syncd.sync import guards
 from syncd.sync.bulk import BulkWriter, bulk_api
-from syncd.sync.context import PlanEntry, Stop, WriteContext
+from syncd.sync.context import AnyStop, PlanEntry, Stop, WriteContext
 from syncd.sync.diff import Absent, RemoteView
 from syncd.sync.executor import Executor
 from syncd.sync.local import LocalDecisions
-from syncd.sync.observe import list_into, observe_listed_unlinked, observe_targets
+from syncd.sync.observe import (
+    Listing,
+    list_into,
+    listing_snapshot,
+    observe_listed_unlinked,
+    observe_targets,
+)
 from syncd.sync.options import EngineOptions
 from syncd.sync.outcomes import Hooks, IntentProtocol
 from syncd.sync.plan import Item, load_items, observe_snapshot, remote_from_snapshot
@@ -100,16 +105,6 @@ class _NoProgress:
         pass
 
 
-class AnyStop:
-    """Stop when any of the given events is set (the daemon's stop, a lost lease)."""
-
-    def __init__(self, *events: Stop | None) -> None:
-        self.events = [e for e in events if e is not None]
-
-    def is_set(self) -> bool:
-        return any(e.is_set() for e in self.events)
-
-
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -144,7 +139,7 @@ class Engine:
         started: Callable[[int], None] | None = None,
     ) -> RunReport:
         report = RunReport(kind=spec.kind)
-        began = time.monotonic()
+        began, began_at = time.monotonic(), self.clock()
         meter = Meter(self.api)
         halt = AnyStop(stop)
         if not spec.dry_run:
@@ -161,7 +156,7 @@ class Engine:
             dry_run=spec.dry_run,
         )
         try:
-            executor = await self._work(spec, report, halt)
+            executor = await self._work(spec, report, halt, began_at)
             note = account(
                 report.counts,
                 None if executor.aborted else standing(self.db),
@@ -229,8 +224,13 @@ class Engine:
             ctx, self.api, verdict, local, single, bulk=bulk, ignore_backoff=spec.kind == "targeted"
         )
 
-    async def _work(self, spec: RunSpec, report: RunReport, halt: AnyStop) -> Executor:
+    async def _work(
+        self, spec: RunSpec, report: RunReport, halt: AnyStop, began_at: datetime
+    ) -> Executor:
         resolved: list[tuple[str, RemoteView]] = []
+        resolver: Resolver | None = None
+        # A full reconcile settles pending creates by its listing, when the listing can prove.
+        by_listing = spec.kind == "full" and self.api.listing_proves_absence
         if spec.dry_run:
             if self.on_plan is not None:
                 plan_pending(self.db, self.on_plan)
@@ -244,15 +244,21 @@ class Engine:
                 clock=self.clock,
                 tally=report.counts,
             )
-            resolved = await resolver.resolve_all()
+            resolved = await resolver.resolve_all(defer_creates=by_listing)
         # The externalIds whose intents were just resolved are diffed again at once, against
         # what the resolution observed (_redo), and before anything else observes Genesys:
         # a view taken before their write would see the old content and send it again.
         if spec.kind == "full":
             executor = self._executor(spec, report, halt, self._verdict(spec))
             await self._redo(executor, resolved)
-            with self._snapshot(spec) as snapshot:
-                if await self._list(snapshot, report, halt):
+            with listing_snapshot(self.db, dry_run=spec.dry_run) as snapshot:
+                if resolver is not None and by_listing:
+                    self.progress.phase("waiting for earlier writes to land", None)
+                    await resolver.await_landing(began_at, halt)
+                listing = await self._list(snapshot, report, halt)
+                if listing.complete:
+                    if resolver is not None and by_listing:
+                        await resolver.settle_creates(snapshot, listing, began_at)
                     await self._full(executor, snapshot)
                 return executor
         if spec.kind == "targeted":
@@ -378,18 +384,8 @@ class Engine:
 
     # -- full reconcile --------------------------------------------------------------------------
 
-    @contextmanager
-    def _snapshot(self, spec: RunSpec) -> Iterator[Snapshot]:
-        if spec.dry_run:
-            with scratch_snapshot() as snap:
-                yield snap
-        else:
-            snap = Snapshot(self.db)
-            snap.clear()
-            yield snap
-
-    async def _list(self, snapshot: Snapshot, report: RunReport, halt: AnyStop) -> bool:
-        """Stream the whole listing into the snapshot; False when stopped before the end."""
+    async def _list(self, snapshot: Snapshot, report: RunReport, halt: AnyStop) -> Listing:
+        """Stream the whole listing into the snapshot."""
         self.progress.phase("listing Genesys contacts", None)
 
         def on_page(rows: int) -> None:
@@ -397,7 +393,13 @@ class Engine:
             self.progress.advance(rows)
 
         return await list_into(
-            self.api, snapshot, self.options, run_id=report.run_id, halt=halt, on_page=on_page
+            self.api,
+            snapshot,
+            self.options,
+            run_id=report.run_id,
+            halt=halt,
+            on_page=on_page,
+            began_at=self.clock(),
         )
 
     async def _full(self, executor: Executor, snapshot: Snapshot) -> None:

@@ -9,7 +9,10 @@ none of them writes to Genesys or changes a link.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 
 from syncd.errors import ApiError, ApiNotFoundError
 from syncd.genesys.api import ContactsApi
@@ -17,13 +20,37 @@ from syncd.logs import get_logger
 from syncd.model import RemoteContact
 from syncd.store import links
 from syncd.store.db import Database
-from syncd.store.snapshot import Snapshot
+from syncd.store.snapshot import Snapshot, scratch_snapshot
 from syncd.sync.context import Stop
 from syncd.sync.diff import RemoteView, Wanted
 from syncd.sync.options import EngineOptions
 from syncd.sync.plan import Item, canonical_remote, load_items, snapshot_row
 
 log = get_logger("syncd.sync")
+
+
+@contextmanager
+def listing_snapshot(db: Database, *, dry_run: bool) -> Iterator[Snapshot]:
+    """The snapshot a full reconcile lists into: the main database's, emptied first, or a
+    scratch file for a dry run (which changes no state)."""
+    if dry_run:
+        with scratch_snapshot() as snap:
+            yield snap
+    else:
+        snap = Snapshot(db)
+        snap.clear()
+        yield snap
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """How a full listing went. ``stable``: it reached the end, and every page reported the
+    same ``total`` as the number of distinct contacts listed (none came or went meanwhile),
+    or the profile reports no total. ``began_at``: when its first page was asked for."""
+
+    complete: bool
+    stable: bool
+    began_at: datetime
 
 
 async def list_into(
@@ -34,22 +61,26 @@ async def list_into(
     run_id: int | None,
     halt: Stop,
     on_page: Callable[[int], None],
-) -> bool:
-    """Stream the whole listing into ``snapshot``; False when stopped before the end.
-
-    ``on_page`` gets each page's number of contacts.
-    """
+    began_at: datetime,
+) -> Listing:
+    """Stream the whole listing into ``snapshot`` (``on_page`` gets each page's count)."""
     token: str | None = None
     seen: set[str] = set()
+    totals: set[int] = set()
     while True:
         if halt.is_set():
-            return False
+            return Listing(complete=False, stable=False, began_at=began_at)
         page = await api.list_page(token, options.page_size)
         rows = [snapshot_row(rc, options.default_region) for rc in page.contacts]
         snapshot.add_page(run_id or 0, rows)
         on_page(len(rows))
+        if page.total is not None:
+            totals.add(page.total)
         if page.next_token is None:
-            return True
+            stable = len(totals) <= 1 and all(snapshot.count() == t for t in totals)
+            if not stable:
+                log.info("sync.list.unstable", totals=sorted(totals), listed=snapshot.count())
+            return Listing(complete=True, stable=stable, began_at=began_at)
         if page.next_token in seen:
             raise ApiError(f"the listing repeated page token {page.next_token!r}")
         seen.add(page.next_token)

@@ -40,6 +40,10 @@ class EngineOptions:
     lookup_delay: timedelta = timedelta(seconds=1)
     create_grace: timedelta = timedelta(minutes=10)
     absent_checks: int = 2  # runs that must confirm absence before creating again
+    # How long after a write was last in flight Genesys may still apply it (the client's read
+    # timeout): a complete listing that begins later proves an unknown create absent, when
+    # the profile's listing can (ContactsApi.listing_proves_absence).
+    landing_window: timedelta = timedelta(seconds=30)
     # Stop the run (status failed) after this many consecutive "service unavailable" rows.
     max_consecutive_unavailable: int = 50
     # The single-writer "sync" lease of a run: after a kill -9 the next run waits at most
@@ -58,6 +62,7 @@ class EngineOptions:
                 max_percent=settings.sync.max_delete_percent,
             ),
             max_in_flight=settings.genesys.max_in_flight,
+            landing_window=settings.genesys.read_timeout,
         )
         return options.with_env(os.environ if env is None else env)
 

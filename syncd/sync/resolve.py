@@ -4,6 +4,12 @@
   within the run). Found: link it, the intent is settled ``ok``. Not found: defer; only after
   ``absent_checks`` runs *and* the grace period is the create considered never applied and
   sent again. Never re-created blindly (invariant 1).
+
+  A full reconcile in a profile whose listing proves absence settles them by the listing
+  instead (:meth:`Resolver.settle_creates`), with no search: found there, linked; absent from
+  a complete, stable listing that began ``landing_window`` after the intent's run ended (the
+  last moment its request could have been in flight), never applied, and created again in
+  the same run. The run waits for that moment when it is near (:meth:`await_landing`).
 - ``pending_update``: GET the contact; the intent is ``ok`` if Genesys holds its new values,
   else ``failed`` ("not applied"), and the row is diffed again against what the GET showed.
 - ``pending_delete``: GET; a 404 means it was applied, otherwise it is diffed again.
@@ -17,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 
 from syncd.errors import ApiError, ApiNotFoundError
@@ -27,11 +33,13 @@ from syncd.model import RemoteContact
 from syncd.store import ledger, links
 from syncd.store.db import Database
 from syncd.store.links import PENDING_STATES, Link
-from syncd.sync.context import PlanEntry
+from syncd.store.snapshot import Snapshot, SnapshotRow
+from syncd.sync.context import PlanEntry, Stop
 from syncd.sync.diff import Remote, RemoteView
+from syncd.sync.observe import Listing
 from syncd.sync.options import EngineOptions
 from syncd.sync.outcomes import Removed, settle, synced_link
-from syncd.sync.plan import canonical_remote
+from syncd.sync.plan import canonical_remote, remote_from_snapshot
 
 log = get_logger("syncd.sync")
 
@@ -65,16 +73,38 @@ class Resolver:
         self.db, self.api, self.options = db, api, options
         self.run_id, self.clock, self.tally = run_id, clock, tally
 
-    async def resolve_all(self) -> list[Resolved]:
-        """Resolve every pending link; returns the externalIds to diff again."""
+    async def resolve_all(self, *, defer_creates: bool = False) -> list[Resolved]:
+        """Resolve every pending link (``defer_creates``: all but the creates, which the
+        listing will settle); returns the externalIds to diff again."""
         out: list[Resolved] = []
+        states = tuple(s for s in PENDING_STATES if not (defer_creates and s == "pending_create"))
+        async for found in self._pages(states):
+            await self._each(found, self._resolve, out)
+        return out
+
+    async def _pages(self, states: tuple[str, ...]) -> AsyncIterator[list[Link]]:
         after: str | None = None
+        while True:
+            with self.db.read() as conn:
+                keys = links.keys_in_states(conn, states, after=after)
+                found = links.get_links(conn, keys)
+            if not keys:
+                return
+            after = keys[-1]
+            yield [found[k] for k in keys if k in found]
+
+    async def _each(
+        self,
+        batch: list[Link],
+        resolve: Callable[[Link], Awaitable[Resolved | None]],
+        out: list[Resolved],
+    ) -> None:
         gate = asyncio.Semaphore(self.options.max_in_flight)
 
         async def one(link: Link) -> None:
             async with gate:
                 try:
-                    resolved = await self._resolve(link)
+                    resolved = await resolve(link)
                 except ApiError as exc:
                     self.tally["failed"] += 1
                     log.warning(
@@ -87,14 +117,79 @@ class Resolver:
                 if resolved is not None:
                     out.append(resolved)
 
-        while True:
+        await asyncio.gather(*(one(link) for link in batch))
+
+    # -- proof of absence by a full listing ----------------------------------------------------
+
+    def _landing_deadlines(self, run_began: datetime) -> dict[int | None, datetime]:
+        """For each earlier run that left create intents: when its requests have surely
+        landed. It ended by ``run_began`` (we hold the sync lease it held), or earlier when
+        its end is recorded; a request lands within ``landing_window`` of its last moment
+        in flight."""
+        with self.db.read() as conn:
+            ended = ledger.unsettled_create_runs(conn)
+        window = self.options.landing_window
+        return {
+            run: min(end or run_began, run_began) + window
+            for run, end in ended.items()
+            if run is None or run != self.run_id
+        }
+
+    async def await_landing(self, run_began: datetime, halt: Stop) -> None:
+        """Wait (at most ``landing_window``) until the creates left by earlier runs have
+        surely landed, so that the listing that follows can prove them absent."""
+        deadlines = self._landing_deadlines(run_began)
+        if not deadlines:
+            return
+        last = max(deadlines.values())
+        logged = False
+        while not halt.is_set():
+            left = (last - self.clock()).total_seconds()
+            if left <= 0:
+                return
+            if not logged:
+                log.info("sync.intent.awaiting_landing", seconds=round(left, 1))
+                logged = True
+            await asyncio.sleep(min(left, 0.5))
+
+    async def settle_creates(
+        self, snapshot: Snapshot, listing: Listing, run_began: datetime
+    ) -> None:
+        """Settle the pending creates by a complete listing (an unstable one: by lookups)."""
+        deadlines = self._landing_deadlines(run_began)
+
+        async def by_listing(link: Link) -> Resolved | None:
+            if not listing.stable:
+                return await self._create(link)
             with self.db.read() as conn:
-                keys = links.keys_in_states(conn, PENDING_STATES, after=after)
-                found = links.get_links(conn, keys)
-            if not keys:
-                return out
-            after = keys[-1]
-            await asyncio.gather(*(one(found[k]) for k in keys if k in found))
+                intent = ledger.latest_pending(conn, link.external_id)
+            run = intent.run_id if intent else None
+            if intent is not None and run == self.run_id:
+                self.tally["waiting"] += 1  # sent by this run: it may still land
+                return None
+            rows = snapshot.by_external_ids([link.external_id]).get(link.external_id, [])
+            found = self._unclaimed_listed(link.external_id, rows)
+            deadline = deadlines.get(run, run_began + self.options.landing_window)
+            proof = None
+            if listing.began_at >= deadline:
+                proof = (
+                    "not applied: absent from the complete listing that began at "
+                    f"{listing.began_at:%Y-%m-%d %H:%M:%S}Z, after the request could have "
+                    "landed; creating it again"
+                )
+            return self._settle_create(link, found, proof=proof)
+
+        async for batch in self._pages(("pending_create",)):
+            await self._each(batch, by_listing, [])
+
+    def _unclaimed_listed(self, external_id: str, rows: list[SnapshotRow]) -> list[Remote]:
+        with self.db.read() as conn:
+            claimed = links.links_by_genesys_id(conn, [r.genesys_id for r in rows])
+        return [
+            remote_from_snapshot(r)
+            for r in rows
+            if r.genesys_id not in claimed or claimed[r.genesys_id].external_id == external_id
+        ]
 
     async def _resolve(self, link: Link) -> Resolved | None:
         if link.state == "pending_create":
@@ -133,8 +228,14 @@ class Resolver:
         return intent.id if intent else None
 
     async def _create(self, link: Link) -> Resolved | None:
+        return self._settle_create(link, await self._lookup(link.external_id), proof=None)
+
+    def _settle_create(
+        self, link: Link, found: list[Remote], *, proof: str | None
+    ) -> Resolved | None:
+        """Found: linked. Not found: created again when ``proof`` says it was never applied,
+        or after ``absent_checks`` runs and the grace period; else it waits."""
         ext = link.external_id
-        found = await self._lookup(ext)
         now = self.clock()
         intent = self._pending_intent(ext)
         if found:
@@ -154,7 +255,7 @@ class Resolver:
             return ext, RemoteView(observed=True, linked=pick, others=rest)
         checks = link.attempts + 1
         grace_over = link.next_attempt_at is None or now >= link.next_attempt_at
-        if checks >= self.options.absent_checks and grace_over:
+        if proof is not None or (checks >= self.options.absent_checks and grace_over):
             again = link.evolve(
                 state="failed",
                 genesys_id=None,
@@ -168,12 +269,19 @@ class Resolver:
                     intent,
                     "failed",
                     again,
-                    error=(
+                    error=proof
+                    or (
                         f"not applied: not found by externalId in {checks} checks over the "
                         "grace period; creating it again"
                     ),
                 )
-            log.info("sync.intent.resolved", external_id=ext, op="create", applied=False)
+            log.info(
+                "sync.intent.resolved",
+                external_id=ext,
+                op="create",
+                applied=False,
+                proven=proof is not None,
+            )
             return ext, RemoteView(observed=True)
         with self.db.write() as conn:
             links.save_link(

@@ -264,10 +264,14 @@ stop_timeout = "5s"
     # -- processes -------------------------------------------------------------------------
 
     def start_daemon(self, name: str = "daemon", **env: str) -> Daemon:
+        return self.start(name, "run", **env)
+
+    def start(self, name: str, *args: str, **env: str) -> Daemon:
+        """``syncd ARGS`` in the background (a daemon, or a ``sync`` to kill mid-run)."""
         log_path = self.tmp / f"{name}-{len(self.daemons):03}.log"
         log = log_path.open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "syncd", "--config", str(self.config), "run"],
+            [sys.executable, "-m", "syncd", "--config", str(self.config), *args],
             cwd=ROOT,
             env={**self.env, **env},
             stdout=log,

@@ -39,6 +39,9 @@ class Profile(Protocol):
     """Maps canonical contacts and operations to one wire format."""
 
     name: str
+    # Whether the full listing reads the contacts themselves (no lagging index), so that a
+    # complete, stable listing proves an externalId absent (ContactsApi.listing_proves_absence).
+    listing_proves_absence: bool
 
     def list_request(self, token: str | None, page_size: int) -> RequestSpec: ...
 

@@ -87,6 +87,8 @@ class ExternalContactsProfile:
 
     name = "externalcontacts"
     rate_limit_headers = False  # production sends no X-Rate-Limit-*: 429 + Retry-After only
+    # A scan showing a just-created contact is unconfirmed (and it has no total): no proof.
+    listing_proves_absence = False
 
     def __init__(self, mapping: FieldMapping | None = None, source_name: str = "syncd") -> None:
         if not 1 <= len(source_name) <= MAX_SOURCE_NAME:

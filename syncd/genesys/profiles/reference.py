@@ -63,6 +63,8 @@ class ReferenceProfile:
     """
 
     name = "reference"
+    # GET /contacts pages the contacts collection with its ``total``; only search is indexed.
+    listing_proves_absence = True
 
     def __init__(self) -> None:
         self._listed_pages: set[int] = set()
