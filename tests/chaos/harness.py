@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from syncd.emulator import EmulatorConfig
 from syncd.store import migrate
@@ -377,3 +379,21 @@ def world(
         yield w
     finally:
         w.close()
+
+
+@contextmanager
+def own_postgres_database(base: str) -> Iterator[tuple[str, sa.Engine]]:
+    """A fresh database on the shared server (URL, admin engine); dropped at the end."""
+    name = f"syncd_chaos_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(
+        make_url(base).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = make_url(base).set(drivername="postgresql+psycopg", database=name)
+    try:
+        yield url.render_as_string(hide_password=False), admin
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

@@ -15,9 +15,6 @@ import random
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,6 +28,7 @@ from tests.chaos.harness import (
     chaos_seed,
     chaos_size,
     eventually,
+    own_postgres_database,
     wait_settled,
     world,
 )
@@ -164,24 +162,6 @@ def test_sqlite_locked_by_another_writer_mid_run(tmp_path: Path) -> None:
         assert daemon.terminate() == 0
 
 
-@contextmanager
-def _own_database(base: str) -> Iterator[tuple[str, sa.Engine]]:
-    """A fresh database on the shared server (URL, admin engine); dropped at the end."""
-    name = f"syncd_chaos_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(
-        make_url(base).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = make_url(base).set(drivername="postgresql+psycopg", database=name)
-    try:
-        yield url.render_as_string(hide_password=False), admin
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
 def _outage(admin: sa.Engine, name: str, seconds: float) -> int:
     """Refuse connections to ``name`` and cut the ones open; back after ``seconds``."""
     with admin.connect() as conn:
@@ -202,7 +182,7 @@ def test_postgres_unavailable_mid_run(tmp_path: Path) -> None:
     base = require_postgres()
     seed = chaos_seed("postgres unavailable")
     rng = random.Random(seed)
-    with _own_database(base) as (url, admin):
+    with own_postgres_database(base) as (url, admin):
         name = make_url(url).database
         assert name is not None
         with world(tmp_path, seed=seed, db_url=url, engine_env=ENGINE) as w:
