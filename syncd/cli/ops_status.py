@@ -4,9 +4,10 @@ Exit status (also in ``health.exit_code`` of the JSON), an :class:`~syncd.exit_c
 
 * 0 healthy: a live daemon (heartbeat fresher than ``--stale-after``) and nothing to fix;
 * 1 degraded: links in ``failed`` state, deletes held by the guard (links ``held``), intents
-  unresolved for longer than ``--pending-after``, the last run of a kind ended ``failed`` or
-  ``held``, or live daemons without a leader; CRM rows Genesys cannot take (links shown
-  ``rejected``) only with ``--rejected-degrades``;
+  unresolved for longer than ``--pending-after``, a scheduled run not started
+  ``--overdue-after`` after it was due (a missed nightly reconcile), the last run of a kind
+  ended ``failed`` or ``held``, or live daemons without a leader; CRM rows Genesys cannot
+  take (links shown ``rejected``) only with ``--rejected-degrades``;
 * 2 usage or configuration error (bad option, unreadable config, schema missing or old);
 * 4 down: no daemon has ever reported, or every instance is dead: heartbeat stale, state
   ``stopped``, or (an instance of this host) its process gone;
@@ -18,7 +19,7 @@ The policy itself is :func:`syncd.store.health.evaluate_health`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import click
@@ -36,7 +37,9 @@ from syncd.cli.formatting import (
     write_object,
 )
 from syncd.cli.ops_common import DURATION, friendly_errors, open_database
+from syncd.daemon.schedule import overdue_runs
 from syncd.exit_codes import ExitCode
+from syncd.store import runs as run_store
 from syncd.store.health import Health, evaluate_health
 from syncd.store.reports import StatusReport, status_report
 
@@ -61,6 +64,14 @@ DEFAULT_STALE_AFTER = timedelta(seconds=120)
     help="An intent unresolved for longer than this makes the status degraded.",
 )
 @click.option(
+    "--overdue-after",
+    type=DURATION,
+    default="15m",
+    show_default=True,
+    metavar="DURATION",
+    help="A scheduled run not started this long after it was due makes the status degraded.",
+)
+@click.option(
     "--rejected-degrades",
     is_flag=True,
     help="CRM rows Genesys cannot take (shown as rejected) make the status degraded too.",
@@ -72,6 +83,7 @@ def status_cmd(
     app: AppContext,
     stale_after: timedelta,
     pending_after: timedelta,
+    overdue_after: timedelta,
     rejected_degrades: bool,
     fmt: str,
 ) -> None:
@@ -83,7 +95,13 @@ def status_cmd(
     db = open_database(app)
     with db.read() as conn:
         report = status_report(conn, stale_after=stale_after, pending_after=pending_after)
-    health = evaluate_health(report, rejected_degrades=rejected_degrades)
+        overdue: dict[str, datetime] = {}
+        if report.live_instances and report.current_run is None:  # runs wait for each other
+            started = run_store.last_started(conn)
+            overdue = overdue_runs(
+                app.local_settings.sync, started, report.checked_at, overdue_after
+            )
+    health = evaluate_health(report, rejected_degrades=rejected_degrades, overdue=overdue)
     if fmt == "json":
         write_object(as_json(report, health))
     else:

@@ -20,24 +20,16 @@ from typing import Any
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from syncd.config import SyncSettings
+from syncd.daemon.schedule import full_trigger, incremental_trigger
 from syncd.logs import get_logger
 
 _log = get_logger("syncd.daemon.scheduler")
 
 INCREMENTAL, FULL, HEARTBEAT, TICK, PRUNE = "incremental", "full", "heartbeat", "tick", "prune"
 _JOB_DEFAULTS = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
-
-
-def incremental_trigger(sync: SyncSettings) -> IntervalTrigger:
-    return IntervalTrigger(seconds=sync.incremental_every.total_seconds(), timezone=UTC)
-
-
-def full_trigger(sync: SyncSettings) -> CronTrigger:
-    return CronTrigger.from_crontab(sync.full_reconcile_cron, timezone=UTC)
 
 
 def interval(every: timedelta) -> IntervalTrigger:

@@ -18,13 +18,14 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from syncd import __version__
 from syncd.config import Settings
 from syncd.daemon.leader import Leadership
 from syncd.daemon.metrics import Metrics
+from syncd.daemon.schedule import missed_full
 from syncd.daemon.scheduler import FULL, INCREMENTAL, Scheduler
 from syncd.daemon.sdnotify import Notifier
 from syncd.daemon.settings import DaemonSettings, daemon_settings, metrics_settings
@@ -267,11 +268,21 @@ class Daemon:
             # requiring "succeeded" made every restart list the whole org again while one row
             # kept failing.
             reconciled = self._quietly(self._full_reconcile_done)
-            self.queue.put("incremental" if reconciled else "full", "startup")
+            missed = self._quietly(self._missed_full)
+            if missed is not None:
+                # The daemon was down (or not leading) when the cron fired: catch up now.
+                _log.info("daemon.full.catching_up", due_at=_iso(missed))
+            full = not reconciled or missed is not None
+            self.queue.put("full" if full else "incremental", "startup")
 
     def _full_reconcile_done(self) -> bool:
         with self.db.read() as conn:
             return run_store.has_succeeded(conn, "full", run_store.COMPLETED_STATUSES)
+
+    def _missed_full(self) -> datetime | None:
+        with self.db.read() as conn:
+            started = run_store.last_started(conn).get("full")
+        return missed_full(self.settings.sync, started, datetime.now(UTC))
 
     def _prune_ledger(self) -> None:
         """The daily retention job (leader only): ``[ledger] retention_days``."""

@@ -7,7 +7,9 @@ the policy can change without touching a query, and a query without touching the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from syncd.exit_codes import ExitCode
 from syncd.store.reports import StatusReport
@@ -32,6 +34,9 @@ def _seconds(value: float) -> str:
     minutes, seconds = divmod(round(value), 60)
     if not minutes:
         return f"{seconds}s"
+    if minutes >= 60:
+        hours, minutes = divmod(minutes, 60)
+        return f"{hours}h{minutes:02}m"
     return f"{minutes}m{seconds:02}s" if seconds else f"{minutes}m"
 
 
@@ -50,11 +55,23 @@ REJECTED_ADVICE = (
 )
 
 
-def evaluate_health(report: StatusReport, *, rejected_degrades: bool = False) -> Health:
+OVERDUE_ADVICE = (
+    "the daemon was down or not leading when it was due; it catches a missed full "
+    "reconcile up when it starts, or run it now with `syncd resync --full`"
+)
+
+
+def evaluate_health(
+    report: StatusReport,
+    *,
+    rejected_degrades: bool = False,
+    overdue: Mapping[str, datetime] | None = None,
+) -> Health:
     """Down (no live daemon) beats degraded (something needs an operator) beats healthy.
 
     CRM rows that cannot be sent (links shown ``rejected``) are the CRM's to fix, not a
     failure of syncd: they make the status degraded only with ``rejected_degrades``.
+    ``overdue``: the kinds of scheduled run that should have started, with when they were due.
     """
     problems: list[str] = []
     down = False
@@ -97,6 +114,12 @@ def evaluate_health(report: StatusReport, *, rejected_degrades: bool = False) ->
             f"{intents['older_than_threshold']} intent(s) unresolved for more than "
             f"{_seconds(report.pending_after.total_seconds())} (the oldest for "
             f"{_seconds(age)}): {PENDING_ADVICE}"
+        )
+    for kind, due in (overdue or {}).items():
+        late = (report.checked_at - due).total_seconds()
+        problems.append(
+            f"the {kind} run due at {due:%Y-%m-%d %H:%M}Z has not started (overdue by "
+            f"{_seconds(late)}): {OVERDUE_ADVICE}"
         )
     for kind, run in report.last_runs.items():
         if run is not None and run["status"] in UNHEALTHY_RUN_STATUSES:

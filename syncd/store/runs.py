@@ -182,6 +182,13 @@ def interrupt_stale(conn: Connection, *, recent: int = 20) -> list[int]:
     return ids
 
 
+def last_started(conn: Connection) -> dict[str, datetime]:
+    """Per kind, when its newest real (not dry) run started, whatever became of it."""
+    c = sync_runs.c
+    q = sa.select(c.kind, sa.func.max(c.started_at)).where(c.dry_run.is_(sa.false()))
+    return {kind: at for kind, at in conn.execute(q.group_by(c.kind)) if at is not None}
+
+
 def get_run(conn: Connection, run_id: int) -> dict[str, Any] | None:
     row = conn.execute(sa.select(sync_runs).where(sync_runs.c.id == run_id)).first()
     return dict(row._mapping) if row else None

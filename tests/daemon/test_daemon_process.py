@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import signal
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from syncd.exit_codes import ExitCode
 from syncd.store import leases, requests
+from syncd.store.schema import sync_runs
 from tests.daemon.conftest import Harness, assert_no_overlap, eventually, wait_request, write_config
 
 pytestmark = pytest.mark.slow
@@ -262,3 +264,38 @@ def test_startup_run_is_incremental_once_a_full_reconcile_succeeded(
     assert daemon.wait_exit() == 0
     (startup,) = _count(harness, trigger="startup")
     assert startup["kind"] == "incremental"
+
+
+def _ran_full(harness: Harness, started_at: datetime) -> None:
+    db = harness.database()
+    try:
+        with db.write() as conn:
+            conn.execute(
+                sa.insert(sync_runs).values(
+                    kind="full",
+                    trigger="schedule",
+                    status="succeeded",
+                    started_at=started_at,
+                    finished_at=started_at + timedelta(minutes=3),
+                )
+            )
+    finally:
+        db.dispose()
+
+
+@pytest.mark.parametrize("missed", [True, False], ids=["missed", "on-time"])
+def test_a_full_reconcile_missed_while_down_is_caught_up_at_start(
+    harness: Harness, missed: bool
+) -> None:
+    """The last full reconcile started two days ago: the nightly one was missed, so the
+    daemon starts with one; a full reconcile a minute ago leaves it to the schedule."""
+    write_config(harness.config, harness.url, incremental_every="1h")
+    ago = timedelta(days=2) if missed else timedelta(minutes=1)
+    _ran_full(harness, datetime.now(UTC) - ago)
+    daemon = harness.start(SYNCD_TEST_RUN_SECONDS="0.1")
+    daemon.wait_for("daemon.run.finished")
+    startup = [r for r in harness.runs() if r["trigger"] == "startup"]
+    assert [r["kind"] for r in startup] == (["full"] if missed else ["incremental"])
+    assert bool(daemon.events("daemon.full.catching_up")) is missed
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait_exit() == 0

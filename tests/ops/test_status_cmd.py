@@ -22,7 +22,8 @@ def status(invoke: Invoke, *args: str) -> tuple[int, dict[str, Any]]:
 def healthy(rows: Rows) -> None:
     rows.daemon()
     rows.run(kind="incremental", status="succeeded")
-    rows.run(kind="full", status="succeeded", started_at=utcnow() - timedelta(hours=20))
+    # Minutes ago: no scheduled full reconcile (03:00 daily) can be overdue since then.
+    rows.run(kind="full", status="succeeded", started_at=utcnow() - timedelta(minutes=6))
     rows.link("A")
     rows.mirror("A")
 
@@ -119,9 +120,9 @@ def test_failed_last_run_exits_1(invoke: Invoke, rows: Rows) -> None:
 
 def test_a_failed_dry_run_or_an_older_failure_does_not_count(invoke: Invoke, rows: Rows) -> None:
     rows.daemon()
-    rows.run(kind="full", status="failed", started_at=utcnow() - timedelta(days=2))
-    rows.run(kind="full", status="succeeded", started_at=utcnow() - timedelta(days=1))
-    rows.run(kind="full", status="failed", dry_run=True, started_at=utcnow() - timedelta(hours=1))
+    rows.run(kind="full", status="failed", started_at=utcnow() - timedelta(minutes=9))
+    rows.run(kind="full", status="succeeded", started_at=utcnow() - timedelta(minutes=7))
+    rows.run(kind="full", status="failed", dry_run=True, started_at=utcnow() - timedelta(minutes=5))
     assert status(invoke)[0] == 0
 
 

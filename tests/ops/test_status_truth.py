@@ -165,3 +165,28 @@ def test_rejected_rows_are_shown_as_rejected_and_degrade_only_when_asked(
     code, report = status(invoke)
     assert code == ExitCode.PARTIAL
     assert report["health"]["problems"] == ["1 contact link(s) in state failed"]
+
+
+def test_a_missed_nightly_full_reconcile_makes_status_degraded(invoke: Invoke, rows: Rows) -> None:
+    """The daemon was down at 03:00: the full reconcile due then never started."""
+    rows.daemon("d")
+    rows.run(kind="full", started_at=utcnow() - timedelta(days=2))
+    rows.run(kind="incremental", started_at=utcnow() - timedelta(seconds=30))
+    code, report = status(invoke)
+    assert code == ExitCode.PARTIAL, report["health"]
+    (problem,) = report["health"]["problems"]
+    assert problem.startswith("the full run due at ")
+    assert "has not started (overdue by" in problem
+    assert "`syncd resync --full`" in problem
+    # A day of slack (and more) says the same schedule is not overdue yet.
+    assert status(invoke, "--overdue-after", "72h")[0] == ExitCode.OK
+
+
+def test_incremental_runs_that_stopped_are_overdue(invoke: Invoke, rows: Rows) -> None:
+    rows.daemon("d")
+    rows.run(kind="full", started_at=utcnow() - timedelta(hours=1))
+    code, report = status(invoke, "--overdue-after", "20m")
+    assert code == ExitCode.PARTIAL
+    assert any(p.startswith("the incremental run due at") for p in report["health"]["problems"])
+    # While a run is in progress the others wait for it: nothing is overdue then.
+    assert status(invoke, "--overdue-after", "2h")[0] == ExitCode.OK
