@@ -225,6 +225,11 @@ class DaemonSettings(_Section):
     """On SIGTERM, how long a run in flight may take to finish (keep below TimeoutStopSec)."""
     run_on_start: bool = True
     """Run an incremental sync on becoming leader (finishes work an earlier stop left)."""
+    login_backoff: Duration = timedelta(seconds=30)
+    login_backoff_max: Duration = timedelta(minutes=15)
+    """While the login to Genesys fails, scheduled runs wait ``login_backoff`` after the
+    first failed run, doubling per failure up to ``login_backoff_max`` (manual resyncs
+    are not held back); the first run that logs in ends the back-off."""
 
     @model_validator(mode="after")
     def _ttl_covers_renewals(self) -> DaemonSettings:

@@ -130,6 +130,10 @@ class Daemon:
             fence=lambda: self.leadership.lease,
             poll_every=opts.poll_every.total_seconds(),
             retry_every=max(1.0, opts.poll_every.total_seconds()),
+            login_backoff=(
+                opts.login_backoff.total_seconds(),
+                opts.login_backoff_max.total_seconds(),
+            ),
             metrics=self.metrics,
             on_change=self._write_status_quietly,
         )

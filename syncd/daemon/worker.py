@@ -66,6 +66,7 @@ class Worker(threading.Thread):
         fence: Callable[[], Lease | None],
         poll_every: float,
         retry_every: float,
+        login_backoff: tuple[float, float] = (30.0, 900.0),
         metrics: Metrics | None = None,
         on_change: Callable[[], None] = lambda: None,
     ) -> None:
@@ -75,6 +76,9 @@ class Worker(threading.Thread):
         self._next_executor: RunExecutor | None = None
         self._is_leader, self._fence = is_leader, fence
         self.poll_every, self.retry_every = poll_every, retry_every
+        self.login_backoff = login_backoff
+        self._login_failures = 0
+        self._scheduled_after = 0.0  # monotonic: scheduled runs wait until then (login fails)
         self.metrics, self._on_change = metrics, on_change
         self.shutdown = threading.Event()
         self._lock = threading.Lock()
@@ -156,6 +160,8 @@ class Worker(threading.Thread):
         claimed = requests.claim_next(self.db, self.instance_id, fence=self._fence())
         if claimed is not None:
             return WorkItem.from_request(claimed)
+        if time.monotonic() < self._scheduled_after:
+            return None  # backing off while the login fails: the ticks stay queued
         return self.queue.pop()
 
     def _perform(self, item: WorkItem) -> None:
@@ -246,6 +252,7 @@ class Worker(threading.Thread):
         )
         if item.claimed is not None:
             self._close_request(item, outcome)
+        self._pace_logins(outcome)
         if self.metrics is not None:
             self.metrics.observe_run(
                 kind=item.kind,
@@ -255,6 +262,25 @@ class Worker(threading.Thread):
                 finished_at=finished.timestamp(),
                 counters=self._counters(outcome.run_id),
             )
+
+    def _pace_logins(self, outcome: RunOutcome) -> None:
+        """A run that could not log in: the next scheduled one waits, twice as long each time.
+        Only a run that made calls ends the back-off (one with nothing to do never logs in)."""
+        if not outcome.login_failed:
+            if self._login_failures and outcome.api_calls:
+                _log.info("daemon.login.recovered", failures=self._login_failures)
+                self._login_failures, self._scheduled_after = 0, 0.0
+            return
+        self._login_failures += 1
+        base, cap = self.login_backoff
+        wait = min(cap, base * 2 ** (self._login_failures - 1))
+        self._scheduled_after = time.monotonic() + wait
+        _log.warning(
+            "daemon.login.backoff",
+            failures=self._login_failures,
+            retry_in=round(wait, 3),
+            error=outcome.error,
+        )
 
     def _close_request(self, item: WorkItem, outcome: RunOutcome) -> None:
         assert item.claimed is not None

@@ -71,9 +71,9 @@ def refresh_margin(lifetime: float) -> float:
     return min(max(60.0, 0.1 * lifetime), 0.5 * lifetime)
 
 
-def _again(failure: ApiUnavailableError) -> ApiUnavailableError:
+def _again(failure: ApiUnavailableError | ApiAuthError) -> ApiUnavailableError | ApiAuthError:
     """A fresh exception saying the same as ``failure`` (for each request that waited)."""
-    return ApiUnavailableError(
+    return type(failure)(
         failure.message,
         status=failure.status,
         correlation_id=failure.correlation_id,
@@ -118,6 +118,9 @@ class TokenSource:
         # Fetches that failed for good (login unavailable), and the last such failure.
         self._failures = 0
         self._failure: ApiUnavailableError | None = None
+        # The login service refused these credentials: this client asks no more (the
+        # requests in flight would each ask again); the next client (run) tries once.
+        self._refused: ApiAuthError | None = None
         self._last_forced = -math.inf
         self._rng = random.Random()
         register_secret(client_secret.get_secret_value())
@@ -145,6 +148,8 @@ class TokenSource:
             if token is not None and now < token.refresh_at:
                 return token.value  # another request renewed it while we waited
             valid = token is not None and now < token.expires_at
+            if self._refused is not None:
+                raise _again(self._refused)
             if self._failures != failures and self._failure is not None:
                 # The fetch this request waited for failed for good a moment ago: another
                 # round of retries now would only multiply the requests to a login service
@@ -154,6 +159,9 @@ class TokenSource:
                 raise _again(self._failure)
             try:
                 return (await self._fetch(forced=False)).value
+            except ApiAuthError as exc:
+                self._refused = exc
+                raise
             except ApiUnavailableError as exc:
                 self._failures += 1
                 self._failure = exc

@@ -69,6 +69,7 @@ class WriteContext:
         self.clock, self.stop, self.tally, self.dry_run = clock, stop, tally, dry_run
         self.on_plan, self.on_done = on_plan, on_done
         self.aborted: str | None = None
+        self.login_failed = False  # aborted because no call can authenticate
         self._unavailable_streak = 0
         self._gate = asyncio.Semaphore(options.max_in_flight)
 
@@ -127,10 +128,11 @@ class WriteContext:
     def abort_if_hopeless(self, exc: ApiError, message: str) -> None:
         """After a row's failure: abort the run when every further row would fail too."""
         if isinstance(exc, ApiAuthError):
-            self.aborted = f"authentication failed: {message}"
+            self.aborted, self.login_failed = f"authentication failed: {message}", True
         elif isinstance(exc, ApiUnavailableError) and exc.route == TOKEN_ROUTE:
             # No token, no call: every row would fail the same way (nothing was sent).
             self.aborted = f"the Genesys login service is unavailable: {message}"
+            self.login_failed = True
         elif isinstance(exc, ApiUnavailableError | ApiRateLimitedError):
             self._unavailable_streak += 1
             if self._unavailable_streak >= self.options.max_consecutive_unavailable:

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from syncd.errors import ApiError, DatabaseError
+from syncd.errors import ApiAuthError, ApiError, DatabaseError
 from syncd.exit_codes import ExitCode
-from syncd.genesys.api import ContactsApi
+from syncd.genesys.api import TOKEN_ROUTE, ContactsApi
 from syncd.logs import get_logger
 from syncd.store import changes, links
 from syncd.store.db import Database
@@ -81,6 +81,7 @@ class RunReport:
     listed: int = 0
     duration_s: float = 0.0
     guard: str | None = None
+    login_failed: bool = False  # no call could authenticate: the daemon backs off
 
     @property
     def exit_code(self) -> ExitCode:
@@ -167,8 +168,12 @@ class Engine:
                 report.counts, aborted=bool(executor.aborted), interrupted=halt.is_set()
             )
             report.error = executor.aborted or note
+            report.login_failed = executor.login_failed
         except (ApiError, DatabaseError) as exc:
             report.status, report.error = "failed", str(exc)
+            report.login_failed = isinstance(exc, ApiAuthError) or (
+                isinstance(exc, ApiError) and exc.route == TOKEN_ROUTE
+            )
             log.error("sync.run.failed", run_id=report.run_id, error=str(exc))
         except Exception as exc:
             report.status, report.error = "failed", f"{type(exc).__name__}: {exc}"

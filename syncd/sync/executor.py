@@ -61,6 +61,11 @@ class Executor:
         """Why the run must end as failed (a failure every further row would meet)."""
         return self.ctx.aborted
 
+    @property
+    def login_failed(self) -> bool:
+        """Whether it was aborted because no call can authenticate (then retry slowly)."""
+        return self.ctx.login_failed
+
     def halted(self) -> bool:
         return self.ctx.halted()
 

@@ -87,7 +87,14 @@ class EngineExecutor:
             progress=progress,
             on_plan=on_plan,
         )
-        return RunOutcome(report.run_id, report.status, report.exit_code, report.error)
+        return RunOutcome(
+            report.run_id,
+            report.status,
+            report.exit_code,
+            report.error,
+            login_failed=report.login_failed,
+            api_calls=report.api_calls,
+        )
 
     def run(
         self,

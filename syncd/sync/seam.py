@@ -61,12 +61,17 @@ class RunRequest:
 
 @dataclass(frozen=True)
 class RunOutcome:
-    """What a run did: ``status`` is a ``sync_runs.status``, ``exit_code`` an ``ExitCode``."""
+    """What a run did: ``status`` is a ``sync_runs.status``, ``exit_code`` an ``ExitCode``.
+    ``login_failed``: it failed because no call could authenticate (the daemon then spaces
+    its scheduled runs out instead of logging in again at every tick). ``api_calls``: the
+    requests it made (None: not known)."""
 
     run_id: int | None
     status: str
     exit_code: int
     error: str | None = None
+    login_failed: bool = False
+    api_calls: int | None = None
 
 
 class StopEvent(threading.Event):

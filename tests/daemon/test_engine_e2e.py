@@ -32,7 +32,14 @@ def emulator(tmp_path: Path) -> Iterator[EmulatorProcess]:
         yield running
 
 
-def _configure(h: Harness, emulator: EmulatorProcess) -> None:
+def _configure(
+    h: Harness,
+    emulator: EmulatorProcess,
+    *,
+    secret: str = CLIENT_SECRET,
+    every: str = "1h",
+    daemon: str = "",
+) -> None:
     h.config.write_text(
         f"""
 [database]
@@ -41,12 +48,13 @@ url = "{h.url}"
 api_url = "{emulator.api_url}"
 login_url = "{emulator.login_url}"
 client_id = "{CLIENT_ID}"
-client_secret = "{CLIENT_SECRET}"
+client_secret = "{secret}"
 requests_per_minute = 100000
 [sync]
-incremental_every = "1h"
+incremental_every = "{every}"
 [logging]
 format = "json"
+{daemon}
 """,
         encoding="utf-8",
     )
@@ -94,3 +102,36 @@ def test_sigterm_mid_run_then_restart_finishes_without_duplicates(
     assert len(ids) == N
     assert set(ids.values()) == {1}  # no duplicates
     assert _posts(emulator) == N  # and no create was sent twice
+
+
+def test_runs_back_off_while_the_login_fails(harness: Harness, emulator: EmulatorProcess) -> None:
+    """A wrong secret: the scheduled runs (every 0.1 s) wait 0.4, 0.8, 1.6, 1.6 s... between
+    attempts instead of logging in at every tick; the logins recover the pace."""
+    _configure(
+        harness,
+        emulator,
+        secret="not-the-secret",
+        every="0.1s",
+        daemon='[daemon]\nlogin_backoff = "0.4s"\nlogin_backoff_max = "1.6s"',
+    )
+    db = harness.database()
+    try:  # work to do, so that every run needs a token (a run with nothing to do logs in never)
+        with db.write() as conn:
+            conn.execute(sa.insert(crm_contacts), [person(f"L-{i}") for i in range(5)])
+    finally:
+        db.dispose()
+    # Rows retried at once (not after the per-row back-off): every run has work to do.
+    fast_rows = {"SYNCD_ENGINE_BACKOFF_BASE": "0.01s", "SYNCD_ENGINE_BACKOFF_MAX": "0.01s"}
+    daemon = harness.start("locked-out", engine=True, **fast_rows)
+    daemon.wait_for("daemon.started", timeout=30)
+    eventually(lambda: len(daemon.events("daemon.login.backoff")) >= 4, 30, "four back-offs")
+    waits = [e["retry_in"] for e in daemon.events("daemon.login.backoff")[:4]]
+    assert waits == [0.4, 0.8, 1.6, 1.6]
+    attempts = len(daemon.events("daemon.run.finished"))
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait_exit(40) == 0
+    # Every 0.1 s for those ~4.4 s would be 40+ runs, each with its own failed login.
+    assert attempts <= 6, attempts
+    # One login per run: rows in flight do not each ask again once the login was refused.
+    assert _logins(emulator) <= attempts + 1
+    assert all(r["status"] == "failed" for r in harness.runs())
