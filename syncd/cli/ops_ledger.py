@@ -186,6 +186,7 @@ def prune_cmd(
             "pending_kept": result.pending_kept,
             "batches": result.batches,
             "dry_run": result.dry_run,
+            "runs_deleted": result.runs_deleted,
         }
         write_object(payload)
         return
@@ -194,5 +195,7 @@ def prune_cmd(
         f"{verb} {result.deleted} ledger entries older than {iso_z(result.cutoff)}"
         + (f" in {result.batches} batches" if not dry_run else "")
     )
+    if result.runs_deleted:
+        click.echo(f"{verb} {result.runs_deleted} runs older than that with no entries left")
     if result.pending_kept:
         click.echo(f"kept {result.pending_kept} older entries still pending (unresolved writes)")

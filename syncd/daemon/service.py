@@ -297,7 +297,12 @@ class Daemon:
             prune_ledger, self.db, retention, self.settings.ledger.prune_batch_size
         )
         if result is not None:
-            _log.info("daemon.ledger.pruned", deleted=result.deleted, cutoff=result.cutoff)
+            _log.info(
+                "daemon.ledger.pruned",
+                deleted=result.deleted,
+                runs_deleted=result.runs_deleted,
+                cutoff=result.cutoff,
+            )
 
     # -- status ------------------------------------------------------------------------------
 

@@ -110,3 +110,37 @@ def test_prune_reads_the_ledger_section(db: Database, tmp_path: Path) -> None:
     result = make_invoke(config)("ledger", "prune")
     assert result.exit_code == 0
     assert "retention is off" in result.stderr
+
+
+def _run_ids(db: Database) -> list[int]:
+    from syncd.store.schema import sync_runs
+
+    with db.read() as conn:
+        return [r[0] for r in conn.execute(sa.select(sync_runs.c.id).order_by(sync_runs.c.id))]
+
+
+def test_prune_deletes_old_runs_with_their_entries(invoke: Invoke, rows: Rows) -> None:
+    """Runs go with the ledger's cutoff, once no entry names them; the newest of each kind,
+    the newest completed full reconcile, runs with a pending intent and recent runs stay."""
+    now = datetime.now(UTC)
+    old = now - timedelta(days=120)
+    full_done = rows.run(kind="full", started_at=old - timedelta(days=1))
+    empty = [rows.run(started_at=old + timedelta(minutes=i)) for i in range(3)]
+    with_pending = rows.run(started_at=old + timedelta(hours=1))
+    rows.ledger(run_id=with_pending, at=old, op="create", outcome="pending")
+    with_rows = rows.run(started_at=old + timedelta(hours=2))
+    rows.ledger(run_id=with_rows, at=old, op="update", outcome="ok")
+    failed_full = rows.run(kind="full", status="failed", started_at=old + timedelta(hours=3))
+    recent = rows.run(started_at=now - timedelta(days=1))
+    newest_full_kind = rows.run(kind="full", status="failed", started_at=now - timedelta(days=2))
+    dry = invoke("ledger", "prune", "--older-than", "90d", "--dry-run", "--format", "json")
+    assert json.loads(dry.stdout)["runs_deleted"] == 5  # 3 empty, with_rows, failed_full
+    assert len(_run_ids(rows.db)) == 9
+    result = invoke("ledger", "prune", "--older-than", "90d")
+    assert result.exit_code == 0, result.output
+    assert "deleted 5 runs older than that with no entries left" in result.stdout
+    kept = _run_ids(rows.db)
+    assert kept == sorted([full_done, with_pending, recent, newest_full_kind])
+    assert not set(empty) & set(kept)
+    assert failed_full not in kept
+    assert with_rows not in kept
