@@ -109,7 +109,9 @@ def run_display(run: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     row["started_at"] = short_time(run["started_at"])
     row["started_short"] = run["started_at"].strftime("%m-%d %H:%M")
     row["duration"] = _duration(run, now)
-    row["summary"] = run_summary(run)
+    row["summary"] = (
+        f"{run['folded']} runs, nothing to do" if run.get("folded") else run_summary(run)
+    )
     return row
 
 
@@ -173,17 +175,30 @@ RUNS_COMPACT = (
     type=click.Choice(RUN_STATUSES),
     help="Only runs with this status (repeatable).",
 )
+@click.option(
+    "--expand",
+    is_flag=True,
+    help="Show every run; by default the table folds consecutive runs that found nothing.",
+)
 @format_option(ALL_FORMATS)
 @click.pass_context
 @friendly_errors
 def runs_cmd(
-    ctx: click.Context, limit: int, kinds: tuple[str, ...], statuses: tuple[str, ...], fmt: str
+    ctx: click.Context,
+    limit: int,
+    kinds: tuple[str, ...],
+    statuses: tuple[str, ...],
+    expand: bool,
+    fmt: str,
 ) -> None:
     """List sync runs, newest first, with their counters.
 
     Table columns: new = created, upd = updated, del = deleted, same = unchanged,
     adopt = adopted, fail = failed, rej = rejected (400 from the API), calls = API calls,
     429s = rate-limited responses. See `syncd runs show RUN_ID` for one run's details.
+    In the table, consecutive incremental runs that succeeded with nothing to do (no
+    change, no call) show as one line with their count (`--expand`: one line each);
+    JSON, JSONL and CSV always list every run, and `--limit` counts lines of the table.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -191,7 +206,10 @@ def runs_cmd(
     assert app is not None
     db = open_database(app)
     with db.read() as conn:
-        runs = list_runs(conn, limit=limit or None, kinds=kinds, statuses=statuses)
+        if fmt == "table" and not expand:
+            runs = _folded(conn, limit, kinds, statuses)
+        else:
+            runs = list_runs(conn, limit=limit or None, kinds=kinds, statuses=statuses)
     with pipe_safe():
         if fmt != "table":
             emit(
@@ -207,6 +225,58 @@ def runs_cmd(
             rows = [run_display(r, now) for r in runs]
             wide = natural_width(rows, RUNS_TABLE) <= terminal_width()
             print_table(rows, RUNS_TABLE if wide else RUNS_COMPACT)
+
+
+def is_idle(run: Mapping[str, Any]) -> bool:
+    """An incremental run that succeeded with nothing to do: no change and no call."""
+    return (
+        run["kind"] == "incremental"
+        and run["status"] == "succeeded"
+        and not run["dry_run"]
+        and run.get("counters_from") == "run"
+        and not any(run[k] for k in (*RUN_COUNTERS, "api_calls", "rate_limited"))
+    )
+
+
+def _fold(group: list[dict[str, Any]]) -> dict[str, Any]:
+    """Consecutive idle runs (newest first) as one table line."""
+    if len(group) == 1:
+        return group[0]
+    newest, oldest = group[0], group[-1]
+    return {
+        **newest,
+        "id": f"{oldest['id']}–{newest['id']}",
+        "started_at": oldest["started_at"],
+        "duration_seconds": None,
+        "status": f"succeeded ×{len(group)}",
+        "folded": len(group),
+    }
+
+
+def _folded(
+    conn: Any, limit: int, kinds: tuple[str, ...], statuses: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """``limit`` table lines (0: all), idle runs folded, read page by page."""
+    lines: list[dict[str, Any]] = []
+    group: list[dict[str, Any]] = []
+    before: tuple[datetime, int] | None = None
+    while not limit or len(lines) < limit or group:  # a fold is counted whole
+        page = list_runs(conn, limit=500, kinds=kinds, statuses=statuses, before=before)
+        for run in page:
+            if is_idle(run):
+                group.append(run)
+                continue
+            if group:
+                lines.append(_fold(group))
+                group = []
+            lines.append(run)
+        if len(page) < 500:
+            break
+        last = page[-1]
+        before = (last["started_at"], last["id"])
+    if group:
+        lines.append(_fold(group))
+    return lines[:limit] if limit else lines
 
 
 def _counters_line(run: Mapping[str, Any]) -> str:

@@ -171,14 +171,17 @@ def list_runs(
     limit: int | None = 20,
     kinds: Sequence[str] = (),
     statuses: Sequence[str] = (),
+    before: tuple[datetime, int] | None = None,
 ) -> list[dict[str, Any]]:
-    """The newest runs first (``ix_sync_runs_started_at``).
+    """The newest runs first (``ix_sync_runs_started_at``); ``before`` (started_at, id) pages.
 
     ``statuses`` filter on the status shown, not the one stored: a ``running`` row left by a
     dead process shows, and is found, as ``interrupted`` (so it is read, then filtered here).
     """
     c = sync_runs.c
     stmt = sa.select(sync_runs).order_by(c.started_at.desc(), c.id.desc())
+    if before is not None:
+        stmt = stmt.where(sa.tuple_(c.started_at, c.id) < sa.tuple_(*before))
     if kinds:
         stmt = stmt.where(_match(c.kind, kinds))
     stored = set(statuses)

@@ -105,6 +105,25 @@ def test_runs_status_filter_matches_the_status_shown(invoke: Invoke, rows: Rows)
     assert len(run_json(invoke, "runs", "--status", "interrupted", "--limit", "1")) == 1
 
 
+def test_idle_incremental_runs_fold_into_one_line(invoke: Invoke, rows: Rows) -> None:
+    """A day of runs that found nothing does not flood the table; every run stays countable."""
+    start = utcnow() - timedelta(hours=3)
+    busy = rows.run(started_at=start, created=4, api_calls=4)
+    idle = [rows.run(started_at=start + timedelta(minutes=1 + i)) for i in range(30)]
+    later = rows.run(started_at=start + timedelta(hours=1), updated=1, api_calls=1)
+    lone = rows.run(started_at=start + timedelta(hours=2))  # one idle run is shown as it is
+    table = invoke("runs").stdout
+    assert f"{idle[0]}–{idle[-1]}" in table
+    assert "succeeded ×30" in table
+    listed = [line.split()[0] for line in table.splitlines() if line.strip()[:1].isdigit()]
+    assert listed == [str(lone), str(later), f"{idle[0]}–{idle[-1]}", str(busy)]
+    every = json.loads(invoke("runs", "--limit", "0", "--format", "json").stdout)
+    assert len(every) == 33
+    assert str(idle[5]) in invoke("runs", "--expand", "--limit", "0").stdout
+    # --limit counts the table's lines: the fold is one, counted whole.
+    assert "succeeded ×30" in invoke("runs", "--limit", "3").stdout
+
+
 def test_runs_empty(invoke: Invoke) -> None:
     result = invoke("runs")
     assert result.exit_code == 0
