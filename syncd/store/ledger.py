@@ -169,6 +169,31 @@ def unsettled_create_runs(conn: Connection) -> dict[int | None, datetime | None]
     return {row.run_id: row.finished_at for row in conn.execute(q)}
 
 
+def latest_by_genesys_id(conn: Connection, genesys_ids: Sequence[str]) -> dict[str, Row]:
+    """The newest row naming each of ``genesys_ids`` (``ix_ledger_genesys_id``)."""
+    c = ledger.c
+    found: dict[str, Row] = {}
+    ids = list(dict.fromkeys(genesys_ids))
+    for start in range(0, len(ids), 500):
+        newest = (
+            sa.select(sa.func.max(c.id))
+            .where(c.genesys_id.in_(ids[start : start + 500]))
+            .group_by(c.genesys_id)
+        )
+        for m in conn.execute(sa.select(ledger).where(c.id.in_(newest))).mappings():
+            found[m["genesys_id"]] = Row(
+                id=m["id"],
+                op=m["op"],
+                outcome=m["outcome"],
+                external_id=m["external_id"],
+                genesys_id=m["genesys_id"],
+                fields=m["fields"],
+                run_id=m["run_id"],
+                at=m["at"],
+            )
+    return found
+
+
 def rows_for_run(conn: Connection, run_id: int) -> list[dict[str, Any]]:
     """Every row a run wrote, oldest first (for reports and tests)."""
     q = sa.select(ledger).where(ledger.c.run_id == run_id).order_by(ledger.c.id)

@@ -8,6 +8,7 @@ answer; in a dry run they only go to the plan.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
@@ -19,6 +20,20 @@ from syncd.sync.context import WriteContext
 from syncd.sync.guards import Verdict
 from syncd.sync.outcomes import delete_fields, needs_refresh, synced_link
 from syncd.sync.plan import Decided, Item
+
+
+def _seen(remote: d.Remote) -> dict[str, Any]:
+    """What the reported contact held, as ``{field: [None, value]}``."""
+    return {k: [None, v] for k, v in remote.contact.content().items() if v not in (None, [])}
+
+
+def _reported_before(entry: Entry, last: ledger.Row | None) -> bool:
+    return (
+        last is not None
+        and (last.op, last.outcome) == (entry.op, entry.outcome)
+        and last.external_id == entry.external_id
+        and last.fields == entry.fields
+    )
 
 
 class LocalDecisions:
@@ -38,6 +53,7 @@ class LocalDecisions:
                     "reported",
                     external_id=item.external_id,
                     genesys_id=remote.genesys_id,
+                    fields=_seen(remote),
                     error="another Genesys contact carries this externalId; left untouched",
                 )
             )
@@ -49,6 +65,7 @@ class LocalDecisions:
                     "reported",
                     external_id=item.external_id or None,
                     genesys_id=remote.genesys_id,
+                    fields=_seen(remote),
                     error="not in the CRM mirror and not created by syncd; left untouched",
                 )
             )
@@ -60,7 +77,9 @@ class LocalDecisions:
         self.record(self.reports(item, d.Decision(d.Nothing(), orphans=tuple(remotes))))
 
     def record(self, entries: Sequence[Entry]) -> None:
-        """Append report rows to the ledger (a dry run plans them instead)."""
+        """Append report rows to the ledger (a dry run plans them instead). A contact already
+        reported the same way, with the same content, is not reported again: the ledger says
+        when an orphan or a duplicate was first seen or changed, not every night."""
         if not entries:
             return
         if self.ctx.dry_run:
@@ -68,7 +87,10 @@ class LocalDecisions:
                 self.ctx.plan(e.op, e.external_id, e.genesys_id, e.fields, e.error)
             return
         with self.ctx.db.write() as conn:
-            ledger.append_many(conn, entries)
+            ids = [e.genesys_id for e in entries if e.genesys_id]
+            before = ledger.latest_by_genesys_id(conn, ids)
+            fresh = [e for e in entries if not _reported_before(e, before.get(e.genesys_id or ""))]
+            ledger.append_many(conn, fresh)
 
     def commit(self, pairs: Sequence[Decided]) -> None:
         """Apply the call-free decisions of a batch in one transaction."""

@@ -118,6 +118,25 @@ def test_existing_contacts_are_adopted_instead_of_duplicated(h: Harness) -> None
     assert h.run().counts["deleted"] == 1
 
 
+def test_orphans_are_reported_when_first_seen_or_changed_not_every_night(h: Harness) -> None:
+    h.upsert(person("DUP-2"))
+    h.hand_create("DUP-2")
+    h.hand_create("DUP-2")
+    orphan = h.hand_create("STRAY-1", first="Stray")
+    h.run("full")
+    first = h.ledger(op="orphan") + h.ledger(op="duplicate")
+    assert len(first) == 3
+    assert {"first_name": [None, "Stray"]}.items() <= h.ledger(op="orphan")[0]["fields"].items()
+    report = h.run("full")
+    assert report.counts["orphans"] == 1  # still counted by each run...
+    assert report.counts["duplicates"] == 2
+    assert h.ledger(op="orphan") + h.ledger(op="duplicate") == first  # ...logged once
+    h.hand_edit(orphan, first_name="Changed")
+    h.run("full")
+    reports = h.ledger(op="orphan")
+    assert [r["fields"]["first_name"] for r in reports] == [[None, "Stray"], [None, "Changed"]]
+
+
 def test_duplicates_and_orphans_are_reported_and_left_untouched(h: Harness) -> None:
     h.upsert(person("DUP-1"), person("OK-1"))
     h.hand_create("DUP-1")
