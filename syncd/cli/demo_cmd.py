@@ -10,6 +10,7 @@ Every step goes through the same commands an operator types.
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib.resources import as_file, files
 from pathlib import Path
@@ -100,11 +101,18 @@ def _step(title: str) -> None:
     click.secho(f"\n== {title}", bold=True)
 
 
+def command_prefix() -> str:
+    """How the operator types syncd here: ``uv run syncd`` when uv started this process
+    (uv sets ``UV`` for what it runs: a clone's quick start), plain ``syncd`` when it was
+    installed with pip or as a package."""
+    return "uv run syncd" if os.environ.get("UV") else "syncd"
+
+
 def _syncd(config: Path, *args: str) -> int:
     """Run one `syncd` command in-process, exactly as typed on a shell."""
     from syncd.cli import cli
 
-    click.secho(f"$ syncd --config {config} {' '.join(args)}", dim=True)
+    click.secho(f"$ {command_prefix()} --config {config} {' '.join(args)}", dim=True)
     try:
         code = cli.main(
             args=["--config", str(config), *args], prog_name="syncd", standalone_mode=False
@@ -235,7 +243,7 @@ def demo(folder: Path) -> None:
 
     click.secho("\nExplore the ledger the demo left behind:", bold=True)
     for command in ("runs", "ledger --limit 20", f"contact {HAND_EDITED}", "ledger --format json"):
-        click.echo(f"  uv run syncd --config {config} {command}")
+        click.echo(f"  {command_prefix()} --config {config} {command}")
     ran = (ExitCode.OK, ExitCode.PARTIAL)
     if first not in ran or second not in ran:
         sys.exit(ExitCode.PARTIAL)

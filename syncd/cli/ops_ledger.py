@@ -14,7 +14,7 @@ from syncd.cli.ops_common import DURATION, WHEN, friendly_errors, open_database,
 from syncd.cli.ops_ledger_view import print_ledger
 from syncd.config import LedgerSettings
 from syncd.store.ledger import OPS, OUTCOMES
-from syncd.store.reports import LEDGER_FIELDS, LedgerFilter, iter_ledger
+from syncd.store.ledger_query import LEDGER_FIELDS, LedgerFilter, iter_ledger
 from syncd.store.retention import DEFAULT_BATCH_SIZE, prune_ledger
 
 DEFAULT_LIMIT = 100

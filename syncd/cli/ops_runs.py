@@ -41,11 +41,10 @@ from syncd.cli.ops_common import (
 )
 from syncd.cli.ops_ledger_view import print_ledger
 from syncd.exit_codes import ExitCode
+from syncd.store.ledger_query import LedgerFilter, iter_ledger
 from syncd.store.reports import (
     RUN_COUNTERS,
-    LedgerFilter,
     get_run,
-    iter_ledger,
     list_runs,
     run_error_groups,
     run_ledger_summary,

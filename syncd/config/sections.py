@@ -94,6 +94,9 @@ class GenesysSettings(_Section):
         }
     )
     bulk_batch_size: int = Field(default=50, ge=1, le=1000)
+    # externalcontacts: whether the identifier lookup sees a create at once. Unconfirmed for
+    # production; true lets a lookup that finds nothing prove an unknown create absent.
+    identifier_lookup_consistent: bool = False
     # Where the secret came from: "env", "file" or "config" (set by parse_settings).
     _secret_source: str | None = PrivateAttr(default=None)
 

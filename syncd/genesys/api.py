@@ -62,6 +62,13 @@ class ContactsApi(Protocol):
         created, and the engine may send that create again at once."""
         ...
 
+    @property
+    def lookup_proves_absence(self) -> bool:
+        """Whether :meth:`find_by_external_id` finding nothing, asked after a create could
+        have landed, proves that create was never applied (a keyed lookup declared
+        consistent with writes; never search, which is indexed asynchronously)."""
+        ...
+
     def representation_problem(self, contact: Contact) -> str | None:
         """Why the wire profile cannot express ``contact`` (None: it can). Writes of such a
         contact raise (or report) ``ApiValidationError`` without sending anything."""
@@ -80,9 +87,10 @@ class ContactsApi(Protocol):
         ...
 
     async def find_by_external_id(self, external_id: str) -> list[RemoteContact]:
-        """Contacts whose externalId equals ``external_id`` exactly (search, then filter).
+        """Contacts whose externalId equals ``external_id`` exactly (the profile's lookup:
+        search in the reference profile, the identifier lookup in externalcontacts).
 
-        Search is indexed asynchronously: an empty answer does not prove absence.
+        An empty answer proves absence only where :attr:`lookup_proves_absence` says so.
         """
         ...
 

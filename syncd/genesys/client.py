@@ -276,9 +276,14 @@ class GenesysClient:
 
     async def find_by_external_id(self, external_id: str) -> list[RemoteContact]:
         await self._ready()
-        spec = self._profile.search_request(external_id)
-        response = await self._pipeline.call(spec)
-        found = parse_answer(spec, response, self._profile.parse_search)
+        spec = self._profile.lookup_request(external_id)
+        try:
+            response = await self._pipeline.call(spec)
+        except ApiNotFoundError:
+            if self._profile.lookup_miss_status != 404:
+                raise
+            return []
+        found = parse_answer(spec, response, self._profile.parse_lookup)
         return [rc for rc in found if rc.contact.external_id == external_id]
 
     async def create(self, contact: Contact) -> WriteResult:
@@ -343,6 +348,10 @@ class GenesysClient:
     @property
     def listing_proves_absence(self) -> bool:
         return self._profile.listing_proves_absence
+
+    @property
+    def lookup_proves_absence(self) -> bool:
+        return self._profile.lookup_proves_absence
 
     def representation_problem(self, contact: Contact) -> str | None:
         check = getattr(self._profile, "representation_problem", None)

@@ -12,6 +12,7 @@ __all__ = [
     "health",
     "leases",
     "ledger",
+    "ledger_query",
     "links",
     "metadata",
     "migrate",

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from syncd.model import CONTACT_FIELDS
 from syncd.store.schema import ledger, sync_runs
 
 # What the engine writes (docs/operations.md explains each); `syncd ledger --op/--outcome`
@@ -211,3 +212,16 @@ def pending_summary(conn: Connection, older_than: datetime) -> dict[str, Any]:
         sa.select(sa.func.count()).where(c.outcome == "pending", c.at < older_than)
     ).scalar_one()
     return {"pending": int(n), "oldest_at": oldest, "older_than_threshold": int(old)}
+
+
+_FIELD_RANK = {name: i for i, name in enumerate(CONTACT_FIELDS)}
+
+
+def in_field_order(fields: Any) -> Any:
+    """A ledger row's ``fields`` in one order whatever the backend stored: PostgreSQL's
+    JSONB keeps object keys by length, SQLite's JSON as written. The contact's fields come
+    in ``CONTACT_FIELDS`` order, then any others by name."""
+    if not isinstance(fields, dict):
+        return fields
+    names = sorted(fields, key=lambda n: (_FIELD_RANK.get(n, len(_FIELD_RANK)), n))
+    return {name: fields[name] for name in names}

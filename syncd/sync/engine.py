@@ -249,7 +249,7 @@ class Engine:
                 clock=self.clock,
                 tally=report.counts,
             )
-            resolved = await resolver.resolve_all(defer_creates=by_listing)
+            resolved = await resolver.resolve_all(began_at, halt, defer_creates=by_listing)
         # The externalIds whose intents were just resolved are diffed again at once, against
         # what the resolution observed (_redo), and before anything else observes Genesys:
         # a view taken before their write would see the old content and send it again.

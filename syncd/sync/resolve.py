@@ -3,7 +3,9 @@
 - ``pending_create``: look the contact up by externalId (search lags, so retry a few times
   within the run). Found: link it, the intent is settled ``ok``. Not found: defer; only after
   ``absent_checks`` runs *and* the grace period is the create considered never applied and
-  sent again. Never re-created blindly (invariant 1).
+  sent again. Never re-created blindly (invariant 1). Where the lookup proves absence (the
+  externalcontacts identifier lookup, declared consistent), one lookup asked after the
+  create could have landed settles it either way, in any kind of run.
 
   A full reconcile in a profile whose listing proves absence settles them by the listing
   instead (:meth:`Resolver.settle_creates`), with no search: found there, linked; absent from
@@ -72,12 +74,23 @@ class Resolver:
     ) -> None:
         self.db, self.api, self.options = db, api, options
         self.run_id, self.clock, self.tally = run_id, clock, tally
+        # Set when lookups prove absence: when this run began, and each earlier run's
+        # landing deadline (_landing_deadlines).
+        self._deadlines: tuple[datetime, dict[int | None, datetime]] | None = None
 
-    async def resolve_all(self, *, defer_creates: bool = False) -> list[Resolved]:
+    async def resolve_all(
+        self, run_began: datetime, halt: Stop, *, defer_creates: bool = False
+    ) -> list[Resolved]:
         """Resolve every pending link (``defer_creates``: all but the creates, which the
-        listing will settle); returns the externalIds to diff again."""
+        listing will settle); returns the externalIds to diff again. Where a lookup proves
+        absence, the run first waits for the earlier creates to land, then asks once each."""
         out: list[Resolved] = []
         states = tuple(s for s in PENDING_STATES if not (defer_creates and s == "pending_create"))
+        if self.api.lookup_proves_absence and "pending_create" in states:
+            await self.await_landing(run_began, halt)
+            if halt.is_set():
+                return out
+            self._deadlines = (run_began, self._landing_deadlines(run_began))
         async for found in self._pages(states):
             await self._each(found, self._resolve, out)
         return out
@@ -228,7 +241,29 @@ class Resolver:
         return intent.id if intent else None
 
     async def _create(self, link: Link) -> Resolved | None:
+        if self._deadlines is not None:
+            return await self._create_by_lookup(link, *self._deadlines)
         return self._settle_create(link, await self._lookup(link.external_id), proof=None)
+
+    async def _create_by_lookup(
+        self, link: Link, run_began: datetime, deadlines: dict[int | None, datetime]
+    ) -> Resolved | None:
+        """One consistent lookup: found, linked; nothing, asked after the create could have
+        landed, proves it was never applied (anything else waits as after a search)."""
+        ext = link.external_id
+        with self.db.read() as conn:
+            intent = ledger.latest_pending(conn, ext)
+        run = intent.run_id if intent else None
+        deadline = deadlines.get(run, run_began + self.options.landing_window)
+        asked_at = self.clock()
+        found = await self.api.find_by_external_id(ext)
+        proof = None
+        if not found and asked_at >= deadline:
+            proof = (
+                f"not applied: the identifier lookup at {asked_at:%Y-%m-%d %H:%M:%S}Z, after "
+                "the request could have landed, found no contact claiming it; creating it again"
+            )
+        return self._settle_create(link, self._unclaimed(ext, found), proof=proof)
 
     def _settle_create(
         self, link: Link, found: list[Remote], *, proof: str | None

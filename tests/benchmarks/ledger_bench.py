@@ -4,7 +4,7 @@
 
 Bulk-loads N synthetic ledger rows (90 days, ~10 entries per contact, one run per 5,000 rows)
 with big executemany batches, then times the query function the CLI uses
-(:func:`syncd.store.reports.iter_ledger`, one read transaction per query, as the command
+(:func:`syncd.store.ledger_query.iter_ledger`, one read transaction per query, as the command
 does) for each filter, and prints the median and 95th percentile in milliseconds. SQLite is
 measured as deployed: no ``ANALYZE``. PostgreSQL is analyzed after the load, which autovacuum
 does on its own shortly after a bulk load.
@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection, make_url
 
 from syncd.store import migrate
 from syncd.store.db import Database, open_database
-from syncd.store.reports import LedgerFilter, iter_ledger
+from syncd.store.ledger_query import LedgerFilter, iter_ledger
 from syncd.store.retention import prune_ledger
 from syncd.store.schema import ledger, sync_runs
 

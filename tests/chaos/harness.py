@@ -117,13 +117,16 @@ def eventually(check: Callable[[], T | None], timeout: float, what: str, every: 
         time.sleep(every)
 
 
-def start_emulator(tmp: Path, *, seed: int, requests_per_minute: int) -> EmulatorProcess:
+def start_emulator(
+    tmp: Path, *, seed: int, requests_per_minute: int, profile: str = "reference"
+) -> EmulatorProcess:
     """`syncd emulator` in a child process with the chaos credentials; log in ``tmp``."""
     config = EmulatorConfig(
         requests_per_minute=requests_per_minute,
         client_id=CLIENT_ID,
         client_secret=CLIENT_SECRET,
         seed=seed,
+        profile=profile,
     )
     return EmulatorProcess(config, log_path=tmp / "emulator.log").start()
 
@@ -211,6 +214,8 @@ class World:
     db_url: str
     emulator: EmulatorProcess
     env: dict[str, str]
+    # Lines added to the config's [genesys] section (e.g. a profile's own keys).
+    genesys_extra: str = ""
     config: Path = field(init=False)
     daemons: list[Daemon] = field(default_factory=list)
     children: list[subprocess.Popen[Any]] = field(default_factory=list)
@@ -235,6 +240,8 @@ url = "{self.db_url}"
 busy_timeout = "{busy_timeout}"
 
 [genesys]
+profile = "{self.emulator.config.profile}"
+{self.genesys_extra}
 api_url = "{self.emulator.url}/api/v2"
 login_url = "{self.emulator.url}"
 client_id = "{CLIENT_ID}"
@@ -364,11 +371,17 @@ def world(
     db_url: str | None = None,
     engine_env: dict[str, str] | None = None,
     requests_per_minute: int = 100_000,
+    profile: str = "reference",
+    genesys_extra: str = "",
 ) -> Iterator[World]:
-    """A migrated database (SQLite in ``tmp`` unless ``db_url``), an emulator, a config."""
+    """A migrated database (SQLite in ``tmp`` unless ``db_url``), an emulator in ``profile``,
+    a config (``genesys_extra``: more lines for its [genesys] section)."""
     url = db_url or f"sqlite:///{tmp / 'syncd.db'}"
-    emulator = start_emulator(tmp, seed=seed, requests_per_minute=requests_per_minute)
-    w = World(tmp, url, emulator, child_env(**(FAST_ENGINE if engine_env is None else engine_env)))
+    emulator = start_emulator(
+        tmp, seed=seed, requests_per_minute=requests_per_minute, profile=profile
+    )
+    env = child_env(**(FAST_ENGINE if engine_env is None else engine_env))
+    w = World(tmp, url, emulator, env, genesys_extra=genesys_extra)
     try:
         db = open_database(url)
         try:

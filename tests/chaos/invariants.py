@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from syncd.genesys.profiles import get_profile
+from syncd.genesys.profiles.externalcontacts import ExternalContactsProfile
 from syncd.store import changes
 from syncd.store.db import Database
 from syncd.store.schema import contact_links, crm_contacts, ledger, mirror_changes
@@ -42,6 +43,7 @@ class Observed:
     contacts: list[dict[str, Any]]
     writes: list[dict[str, Any]]
     requests: list[dict[str, Any]]
+    profile: str = "reference"  # the wire profile the contacts are stored in
 
 
 def observe(db: Database, emulator: Any) -> Observed:
@@ -69,13 +71,30 @@ def observe(db: Database, emulator: Any) -> Observed:
         contacts=emulator.contacts(),
         writes=emulator.writes(),
         requests=emulator.requests(),
+        profile=emulator.config.profile,
     )
 
 
-def remote_view(contacts: Iterable[dict[str, Any]]) -> list[Remote]:
-    """The emulator's store in canonical form (as the engine reads a listing)."""
-    profile = get_profile("reference")
-    return [canonical_remote(profile.parse_contact(doc), REGION) for doc in contacts]
+def remote_view(contacts: Iterable[dict[str, Any]], profile_name: str) -> list[Remote]:
+    """The emulator's store in canonical form (as the engine reads a listing). In the
+    externalcontacts profile the externalId is the entry of syncd's ExternalSource: the
+    source most entries name (syncd's is the only one these tests create)."""
+    docs = list(contacts)
+    profile = get_profile(profile_name)
+    if isinstance(profile, ExternalContactsProfile):
+        sources = Counter(
+            str(item["externalSource"]["id"])
+            for doc in docs
+            for item in doc.get("externalIds") or ()
+        )
+        profile.bind_source(sources.most_common(1)[0][0] if sources else "none")
+    return [canonical_remote(profile.parse_contact(doc), REGION) for doc in docs]
+
+
+def external_ids(obs: Observed) -> list[str]:
+    """The externalId of each stored contact that has one (syncd's source), in store order."""
+    ids = [r.contact.external_id for r in remote_view(obs.contacts, obs.profile)]
+    return [ext for ext in ids if ext]
 
 
 def _some(items: Iterable[Any], n: int = 8) -> str:
@@ -89,7 +108,7 @@ def _some(items: Iterable[Any], n: int = 8) -> str:
 
 def no_duplicates(obs: Observed) -> list[str]:
     """Invariant 1: no externalId appears twice in Genesys."""
-    counts = Counter(c.get("externalId") for c in obs.contacts if c.get("externalId"))
+    counts = Counter(external_ids(obs))
     dupes = sorted(ext for ext, n in counts.items() if n > 1)
     return [f"externalIds held by several contacts: {_some(dupes)}"] if dupes else []
 
@@ -114,7 +133,7 @@ def genesys_equals_mirror(obs: Observed, foreign: dict[str, dict[str, Any]]) -> 
     """Genesys holds exactly the live mirror, compared in canonical form (invariant 5's form)."""
     ours = [c for c in obs.contacts if c["id"] not in foreign]
     remote: dict[str, Remote] = {}
-    for r in remote_view(ours):
+    for r in remote_view(ours, obs.profile):
         remote[r.contact.external_id] = r
     problems = []
     missing = sorted(set(obs.mirror) - set(remote))
@@ -140,7 +159,7 @@ def state_settled(obs: Observed, foreign: dict[str, dict[str, Any]]) -> list[str
     """Links, change log and ledger at rest: every link synced to what Genesys holds, nothing
     pending (invariant 2: every intent resolved), nothing rejected (all content is valid)."""
     problems = []
-    by_ext = {r.contact.external_id: r for r in remote_view(obs.contacts)}
+    by_ext = {r.contact.external_id: r for r in remote_view(obs.contacts, obs.profile)}
     not_synced = sorted(e for e, link in obs.links.items() if link["state"] != "synced")
     if not_synced:
         states = Counter(obs.links[e]["state"] for e in not_synced)

@@ -4,7 +4,9 @@ emulator, then one fault-free `syncd sync --full` must leave nothing missing or 
 Creates whose outcome the kills and the lost answers left unknown are settled by that one
 full run: found in its listing (linked), or proven absent by it (sent again). The grace
 period of the lookup path is the production one (10 minutes), so a test that passes cannot
-be leaning on it. Reference profile: its listing proves absence (docs/engine.md).
+be leaning on it. Reference profile: its listing proves absence (docs/engine.md). The
+externalcontacts profile: its identifier lookup, declared consistent, proves absence; where it
+lags and is not declared consistent, the run says what is left pending and makes no duplicate.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from tests.chaos.harness import (
     own_postgres_database,
     world,
 )
-from tests.chaos.invariants import check_all, observe, summary
+from tests.chaos.invariants import check_all, no_duplicates, observe, summary
 from tests.chaos.workload import contact, external_id, write_jsonl
 from tests.conftest import require_postgres
 from tests.support.emulator import NO_FAULTS
@@ -60,6 +62,47 @@ def _start(w: World, rng: random.Random, tmp: Path) -> dict[str, dict[str, Any]]
     return mirror
 
 
+def _kill_syncs(
+    w: World, rng: random.Random, mirror: dict[str, dict[str, Any]], tmp: Path
+) -> tuple[int, int]:
+    """SIGKILL running `syncd sync` processes (the CRM moving on between them); returns the
+    kills and the creates left unknown by the last one."""
+    killed = unknown = 0
+    for n in range(KILLS * 3):
+        # At least KILLS kills, the last one leaving creates unknown for the full sync
+        # (a run that starts settles what earlier kills left: the last kill must leave
+        # some, or the full sync would prove nothing).
+        if killed >= KILLS and unknown:
+            break
+        if n:  # the CRM moves on between runs: some edits, some new rows
+            for ext in rng.sample(sorted(mirror), 40):
+                mirror[ext] = contact(rng, ext)
+            for i in range(len(mirror), len(mirror) + 20):
+                mirror[external_id(i)] = contact(rng, external_id(i))
+            edits = write_jsonl(tmp / f"crm-{n}.jsonl", list(mirror.values()))
+            assert w.syncd("mirror", "import", str(edits)).returncode == 0
+        before = _ledger_rows(w.database())
+        sync = w.start(f"sync-{n}", "sync", *(["--full"] if n % 3 == 2 else []))
+        sync.wait_for("sync.run.started", timeout=SIZE.deadline)
+        # Once it writes (or has finished), at a random instant: mid-write, most times.
+        eventually(
+            lambda: _ledger_rows(w.database()) > before + 4 or not sync.alive(),  # noqa: B023
+            SIZE.deadline,
+            "the sync's first writes",
+            every=0.02,
+        )
+        time.sleep(rng.uniform(0, 0.6))  # the random instant of the crash
+        if sync.alive():
+            killed += 1
+        sync.kill()
+        unknown = _unknown_creates(w.database())
+    assert killed >= KILLS, f"only {killed} syncs were still running when killed"
+    # Lost answers and kills mid-write leave creates unknown: zero would mean the faults
+    # are off or every kill missed the writes
+    assert unknown > 0, "no create outcome was left unknown: the test proves nothing"
+    return killed, unknown
+
+
 def _unknown_creates(db: Database) -> int:
     with db.read() as conn:
         return int(
@@ -71,16 +114,21 @@ def _unknown_creates(db: Database) -> int:
         )
 
 
-def _books_balance(w: World, seed: int, **figures: Any) -> None:
-    """Every chaos check, and the newest full run ``succeeded``."""
-    db = w.database()
-    obs = observe(db, w.emulator)
-    problems = check_all(obs, {}, {})
+def _last_full_run(db: Database) -> Any:
     with db.read() as conn:
         last = conn.execute(
             sa.select(sync_runs).where(sync_runs.c.kind == "full").order_by(sync_runs.c.id.desc())
         ).first()
     assert last is not None
+    return last
+
+
+def _books_balance(w: World, seed: int, **figures: Any) -> None:
+    """Every chaos check, and the newest full run ``succeeded``."""
+    db = w.database()
+    obs = observe(db, w.emulator)
+    problems = check_all(obs, {}, {})
+    last = _last_full_run(db)
     assert last.status == "succeeded", last.error
     report = {
         "seed": seed,
@@ -92,45 +140,66 @@ def _books_balance(w: World, seed: int, **figures: Any) -> None:
     assert not problems, f"seed {seed}:\n" + "\n".join(problems)
 
 
-def test_sigkilled_syncs_then_one_full_sync_converges(tmp_path: Path) -> None:
-    seed = chaos_seed("converge in one full sync")
+# The externalcontacts profile proves absence by its identifier lookup, where the operator
+# declares it consistent (the emulator's default variant: no lag).
+PROFILES = {
+    "reference": "",
+    "externalcontacts": "identifier_lookup_consistent = true",
+}
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_sigkilled_syncs_then_one_full_sync_converges(tmp_path: Path, profile: str) -> None:
+    seed = chaos_seed(f"converge in one full sync ({profile})")
     rng = random.Random(seed)
-    with world(tmp_path, seed=seed, engine_env=ENGINE) as w:
+    extra = PROFILES[profile]
+    with world(tmp_path, seed=seed, engine_env=ENGINE, profile=profile, genesys_extra=extra) as w:
         mirror = _start(w, rng, tmp_path)
         w.emulator.faults(**FAULTS, seed=seed)
-        killed = 0
-        for n in range(KILLS * 3):
-            if killed == KILLS:
-                break
-            if n:  # the CRM moves on between runs: some edits, some new rows
-                for ext in rng.sample(sorted(mirror), 40):
-                    mirror[ext] = contact(rng, ext)
-                for i in range(len(mirror), len(mirror) + 20):
-                    mirror[external_id(i)] = contact(rng, external_id(i))
-                edits = write_jsonl(tmp_path / f"crm-{n}.jsonl", list(mirror.values()))
-                assert w.syncd("mirror", "import", str(edits)).returncode == 0
-            before = _ledger_rows(w.database())
-            sync = w.start(f"sync-{n}", "sync", *(["--full"] if n % 3 == 2 else []))
-            sync.wait_for("sync.run.started", timeout=SIZE.deadline)
-            # Once it writes (or has finished), at a random instant: mid-write, most times.
-            eventually(
-                lambda: _ledger_rows(w.database()) > before + 4 or not sync.alive(),  # noqa: B023
-                SIZE.deadline,
-                "the sync's first writes",
-                every=0.02,
-            )
-            time.sleep(rng.uniform(0, 0.6))  # the random instant of the crash
-            if sync.alive():
-                killed += 1
-            sync.kill()
-        assert killed == KILLS, f"only {killed} syncs were still running when killed"
-        unknown = _unknown_creates(w.database())
-        # ~3% of some hundreds of creates lost their answer: zero would mean the faults are off
-        assert unknown > 0, "no create outcome was left unknown: the test proves nothing"
+        killed, unknown = _kill_syncs(w, rng, mirror, tmp_path)
         w.emulator.faults(**NO_FAULTS)
         full = w.syncd("sync", "--full", timeout=SIZE.deadline)
         assert full.returncode == 0, full.stdout + full.stderr[-4000:]
         _books_balance(w, seed, kills=killed, unknown_creates_before_the_full_sync=unknown)
+
+
+def test_a_lagging_lookup_not_declared_consistent_waits_and_never_duplicates(
+    tmp_path: Path,
+) -> None:
+    """The externalcontacts variant where the identifier lookup lags (5 s, longer than the
+    lookups of one run) and the operator has not declared it consistent: the full sync right
+    after the kills finds none of the unknown creates and proves nothing by that. It says what
+    it left pending (`partial`, exit 1, with the count) and creates nothing twice; once the
+    lookup has caught up and the grace period is over, a later full sync converges with
+    every check holding."""
+    seed = chaos_seed("lagging identifier lookup, flag off")
+    rng = random.Random(seed)
+    engine = {**FAST_ENGINE, "SYNCD_ENGINE_CREATE_GRACE": "6s"}
+    with world(tmp_path, seed=seed, engine_env=engine, profile="externalcontacts") as w:
+        mirror = _start(w, rng, tmp_path)
+        w.emulator.variants(identifier_lookup_lag_ms=5_000)
+        w.emulator.faults(**FAULTS, seed=seed)
+        killed, unknown = _kill_syncs(w, rng, mirror, tmp_path)
+        w.emulator.faults(**NO_FAULTS)
+        codes = []
+        for _ in range(12):
+            full = w.syncd("sync", "--full", timeout=SIZE.deadline)
+            codes.append(full.returncode)
+            obs = observe(w.database(), w.emulator)
+            assert not no_duplicates(obs), f"seed {seed}: {no_duplicates(obs)}"
+            pending = {e for e, link in obs.links.items() if link["state"].startswith("pending")}
+            last = _last_full_run(w.database())
+            if full.returncode == 0:
+                assert not pending
+                assert last.status == "succeeded", last.error
+                break
+            assert full.returncode == 1, full.stdout + full.stderr[-4000:]
+            assert last.status == "partial", last.error
+            assert f"{len(pending)} intent(s) left unresolved" in (last.error or ""), last.error
+            time.sleep(2)  # the grace period runs out
+        assert codes[0] == 1, "the first full sync cannot have settled a lagging lookup"
+        assert codes[-1] == 0, f"never converged: exit codes {codes}"
+        _books_balance(w, seed, kills=killed, unknown_creates=unknown, exit_codes=codes)
 
 
 @pytest.mark.postgres

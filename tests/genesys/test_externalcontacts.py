@@ -268,7 +268,10 @@ async def test_find_by_external_id_keeps_only_our_source() -> None:
         )
         found = await rig.client.find_by_external_id("crm-1")
         assert [rc.genesys_id for rc in found] == [mine.genesys_id]
-        assert routes(rig, "GET")[-1] == "GET /contacts"  # the search endpoint
+        # the keyed identifier lookup, never search (which lags and matches keywords)
+        assert routes(rig)[-1] == "POST /identifierlookup/contacts"
+        assert await rig.client.find_by_external_id("crm-2") == []  # its 404: none claims it
+        assert "GET /contacts" not in routes(rig)
 
 
 async def test_a_contact_without_our_external_id_lists_with_an_empty_one() -> None:

@@ -156,16 +156,22 @@ async def test_a_login_429_beyond_the_policy_is_the_login_being_unavailable(
 # -- limits enforced before sending -------------------------------------------------------------
 
 
-async def test_a_search_q_longer_than_256_characters_is_never_sent(server: FakeServer) -> None:
-    too_long = "crm-" + "x" * 253
-    server.script = [answer(200, SOURCES), answer(200, {"entities": []})]
+async def test_a_lookup_of_an_external_id_over_255_characters_is_never_sent(
+    server: FakeServer,
+) -> None:
+    too_long = "crm-" + "x" * 252
+    server.script = [answer(200, SOURCES), answer(404, {"message": "none", "code": "not.found"})]
     async with ec_client(server) as client:
-        with pytest.raises(ApiValidationError, match=r"crm-xxx.*257 characters.*256") as info:
+        with pytest.raises(ApiValidationError, match=r"crm-xxx.*256 characters.*255") as info:
             await client.find_by_external_id(too_long)
-        assert info.value.method == "GET"
+        assert info.value.method == "POST"
         assert [s.path for s in server.seen] == ["/api/v2/externalcontacts/externalsources"]
-        await client.find_by_external_id("x" * 256)  # the limit itself is fine
-    assert server.seen[-1].params["q"] == "x" * 256
+        assert await client.find_by_external_id("x" * 255) == []  # the limit itself is fine
+    lookup = server.seen[-1]
+    assert lookup.path == "/api/v2/externalcontacts/identifierlookup/contacts"
+    assert lookup.body["type"] == "ExternalId"
+    assert lookup.body["value"] == "x" * 255
+    assert lookup.body["externalSource"]["id"]
 
 
 @pytest.mark.parametrize(

@@ -190,8 +190,8 @@ def test_unknown_profile_is_a_config_error() -> None:
 
 def test_search_requires_a_term() -> None:
     with pytest.raises(ValueError, match="empty"):
-        P.search_request("")
-    assert P.search_request("sf 1&x").params == {"q": "sf 1&x"}
+        P.lookup_request("")
+    assert P.lookup_request("sf 1&x").params == {"q": "sf 1&x"}
 
 
 def test_parse_contact_error_names_the_place() -> None:

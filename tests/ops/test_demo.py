@@ -15,6 +15,7 @@ import pytest
 @pytest.mark.slow
 def test_demo_from_a_clean_directory(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
+    env["UV"] = "uv"  # as `uv run syncd demo` in a clone sets it
     proc = subprocess.run(
         [sys.executable, "-m", "syncd", "demo"],
         cwd=tmp_path,
@@ -28,7 +29,7 @@ def test_demo_from_a_clean_directory(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     config = tmp_path / "syncd-demo" / "config.toml"
     assert (tmp_path / "syncd-demo" / "syncd.db").is_file()
-    assert f"syncd --config {Path('syncd-demo') / 'config.toml'} ledger" in proc.stdout
+    assert f"uv run syncd --config {Path('syncd-demo') / 'config.toml'} ledger" in proc.stdout
 
     ledger = subprocess.run(
         [
@@ -70,3 +71,23 @@ def test_demo_from_a_clean_directory(tmp_path: Path) -> None:
         check=True,
     )
     assert [r["status"] for r in json.loads(runs.stdout)] == ["succeeded", "succeeded"]
+
+
+@pytest.mark.slow
+def test_a_pip_installed_demo_prints_commands_without_uv_run(tmp_path: Path) -> None:
+    """Installed with pip, there is no uv: every command it shows must run as printed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_") and k != "UV"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "syncd", "demo", "--dir", str(tmp_path / "d")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "uv run" not in proc.stdout + proc.stderr
+    shown = [line.strip() for line in proc.stdout.splitlines() if "--config" in line]
+    assert shown, proc.stdout
+    assert all(line.removeprefix("$ ").startswith("syncd --config") for line in shown), shown

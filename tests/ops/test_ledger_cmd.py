@@ -191,3 +191,24 @@ def test_missing_schema_is_a_clear_error(tmp_path: Path) -> None:
     result = make_invoke(config)("ledger")
     assert result.exit_code == 2
     assert "syncd db upgrade" in result.stderr
+
+
+def test_fields_show_in_the_same_order_on_every_backend(rows: Rows, invoke: Invoke) -> None:
+    """PostgreSQL's JSONB stores object keys by length (``email`` before ``last_name``),
+    SQLite's JSON as written: the ledger shows the contact's fields in its field order
+    (first name, last name, email, phones, organization)."""
+    written = {
+        "organization": [None, {"name": "Acme", "id": "A-1"}],
+        "email": ["a@x.io", "b@x.io"],
+        "phone_numbers": [[], [{"type": "WORK", "number": "+12025550100"}]],
+        "first_name": ["Al", "Alan"],
+        "last_name": ["T", "Turing"],
+    }
+    rows.ledger(external_id="F-1", correlation_id="f1", fields=written)
+    [entry] = ledger_json(invoke, "--external-id", "F-1")
+    shown = entry["fields"]
+    assert list(shown) == ["first_name", "last_name", "email", "phone_numbers", "organization"]
+    table = invoke("ledger", "--external-id", "F-1")
+    assert table.exit_code == 0, table.output
+    order = [table.stdout.index(f"{name}:") for name in ("first_name", "last_name", "email")]
+    assert order == sorted(order), table.stdout

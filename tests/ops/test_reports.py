@@ -13,7 +13,7 @@ from syncd.cli.formatting import human_duration, iso_z, write_csv, write_json
 from syncd.cli.ops_common import parse_when
 from syncd.cli.ops_ledger_view import change_pair, format_changes, plain_value, stacked_lines
 from syncd.store.db import Database
-from syncd.store.reports import LedgerFilter, iter_ledger, ledger_page
+from syncd.store.ledger_query import LedgerFilter, iter_ledger, ledger_page
 from tests.ops.conftest import Rows
 
 

@@ -79,7 +79,7 @@ PROFILES = ("reference", "externalcontacts")
 ROUTES: dict[str, dict[str, tuple[str, str]]] = {
     "reference": {
         "list": ("GET", "/api/v2/contacts"),
-        "search": ("GET", "/api/v2/contacts/search"),
+        "lookup": ("GET", "/api/v2/contacts/search"),
         "get": ("GET", "/api/v2/contacts/{contactId}"),
         "create": ("POST", "/api/v2/contacts"),
         "patch": ("PATCH", "/api/v2/contacts/{contactId}"),
@@ -88,7 +88,7 @@ ROUTES: dict[str, dict[str, tuple[str, str]]] = {
     "externalcontacts": {
         # Listing is the scan endpoint (limit = EngineOptions.page_size, 100 here).
         "list": ("GET", "/api/v2/externalcontacts/scan/contacts"),
-        "search": ("GET", "/api/v2/externalcontacts/contacts"),
+        "lookup": ("POST", "/api/v2/externalcontacts/identifierlookup/contacts"),
         "get": ("GET", "/api/v2/externalcontacts/contacts/{contactId}"),
         "create": ("POST", "/api/v2/externalcontacts/contacts"),
         "patch": ("PATCH", "/api/v2/externalcontacts/contacts/{contactId}"),

@@ -41,7 +41,7 @@ def test_an_unsent_create_is_proven_absent_and_sent_in_the_same_full_run(h: Harn
     _crash_after_intent(h, "P-1")
     start = len(h.em.request_log())
     report = h.run("full")
-    searches = [c for c in h.calls(start) if c == h.route("search")]
+    searches = [c for c in h.calls(start) if c == h.route("lookup")]
     if h.profile == "reference":
         assert report.status == "succeeded", report
         assert len(_creates(h, "P-1")) == 1
@@ -76,7 +76,7 @@ def test_a_create_whose_answer_was_lost_is_found_in_the_listing(h: Harness) -> N
     [contact] = h.remote_by_ext()["L-1"]
     assert intent["genesys_id"] == contact["id"] == h.links()["L-1"]["genesys_id"]
     assert contact["firstName"] == "Changed"  # and diffed against the listing in the same run
-    searched = h.route("search") in h.calls(start)
+    searched = h.route("lookup") in h.calls(start)
     assert searched is (h.profile != "reference")
 
 

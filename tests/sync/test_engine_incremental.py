@@ -13,7 +13,7 @@ from tests.sync.conftest import Harness, person
 
 
 def _listing_calls(h: Harness) -> list[tuple[str, str]]:
-    return [c for c in h.calls() if c in (h.route("list"), h.route("search"))]
+    return [c for c in h.calls() if c in (h.route("list"), h.route("lookup"))]
 
 
 def test_incremental_reads_only_the_change_log(h: Harness) -> None:
@@ -308,7 +308,7 @@ def test_a_restored_row_adopts_the_contact_the_last_listing_reported_as_an_orpha
     assert found["id"] == gid
     assert found["lastName"] == "Restored"
     assert h.links()["R-2"]["genesys_id"] == gid
-    searches = [c for c in h.calls(before) if c == h.route("search")]
+    searches = [c for c in h.calls(before) if c == h.route("lookup")]
     assert len(searches) == 1
 
 

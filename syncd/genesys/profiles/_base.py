@@ -43,15 +43,29 @@ class Profile(Protocol):
     # complete, stable listing proves an externalId absent (ContactsApi.listing_proves_absence).
     listing_proves_absence: bool
 
+    @property
+    def lookup_proves_absence(self) -> bool:
+        """Whether a lookup that finds nothing proves an externalId absent (ContactsApi.
+        lookup_proves_absence): only a keyed lookup the operator declared consistent."""
+        ...
+
+    @property
+    def lookup_miss_status(self) -> int | None:
+        """The status a lookup answers when nothing holds the externalId (None: an empty
+        list, and every error status is an error)."""
+        ...
+
     def list_request(self, token: str | None, page_size: int) -> RequestSpec: ...
 
     def parse_page(self, body: Any, token: str | None, page_size: int) -> Page: ...
 
     def get_request(self, genesys_id: str) -> RequestSpec: ...
 
-    def search_request(self, external_id: str) -> RequestSpec: ...
+    def lookup_request(self, external_id: str) -> RequestSpec:
+        """Find the contacts holding ``external_id`` (search, or a keyed lookup)."""
+        ...
 
-    def parse_search(self, body: Any) -> list[RemoteContact]: ...
+    def parse_lookup(self, body: Any) -> list[RemoteContact]: ...
 
     def create_request(self, contact: Contact) -> RequestSpec: ...
 
@@ -159,9 +173,9 @@ def contact_path(collection: str, genesys_id: str) -> str:
 
 
 def search_term(external_id: str) -> str:
-    """The search query for an external id (an empty one would match everything)."""
+    """The looked-up value of an external id (an empty search would match everything)."""
     if not external_id:
-        raise ValueError("cannot search for an empty externalId")
+        raise ValueError("cannot look up an empty externalId")
     return external_id
 
 

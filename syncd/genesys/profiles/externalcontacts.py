@@ -21,7 +21,8 @@ unchanged, ...) are never sent, so never clobbered: updates are PATCHes of field
 (``Remove`` for a cleared field), computed against a fresh read when phones are involved;
 PUT is never used. A contact with two phones that map to one slot, or a value longer than
 Genesys stores, cannot be represented: :meth:`representation_problem` says why, and building
-a write for it (or a search ``q`` over 256 characters) raises ``ApiValidationError`` unsent.
+a write for it (or a lookup of an externalId over 255 characters) raises ``ApiValidationError``
+unsent. externalIds are found by the keyed identifier lookup, never by search.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from syncd.genesys.profiles._base import (
 )
 from syncd.genesys.profiles._shape import array, obj, opt_int, opt_str, opt_time, req_str
 from syncd.genesys.profiles.externalcontacts_fields import (
-    MAX_SEARCH_QUERY,
+    MAX_EXTERNAL_ID,
     PHONE_READ_ONLY,
     PHONE_SLOTS,
     PHONE_TYPES,
@@ -52,6 +53,7 @@ from syncd.genesys.profiles.externalcontacts_fields import (
     length_problem,
     same_number,
 )
+from syncd.genesys.profiles.externalcontacts_source import ExternalSourceRequests
 from syncd.model import CONTACT_FIELDS, Contact, Phone, RemoteContact
 
 if TYPE_CHECKING:
@@ -60,8 +62,6 @@ if TYPE_CHECKING:
 __all__ = ["ExternalContactsProfile", "FieldMapping"]
 
 SCAN_MIN, SCAN_MAX = 10, 200
-SEARCH_PAGE_SIZE = 100
-SOURCE_PAGE_SIZE = 200
 # Server-managed fields: never sent back in a bulk update.
 READ_ONLY = frozenset(
     {
@@ -80,71 +80,43 @@ READ_ONLY = frozenset(
 )
 C = "/externalcontacts/contacts"
 ROUTE = C + "/{id}"
+LOOKUP = "/externalcontacts/identifierlookup/contacts"
 
 
-class ExternalContactsProfile:
+class ExternalContactsProfile(ExternalSourceRequests):
     """Mapping for one client: holds the field mapping and, once known, our source's id."""
 
     name = "externalcontacts"
     rate_limit_headers = False  # production sends no X-Rate-Limit-*: 429 + Retry-After only
     # A scan showing a just-created contact is unconfirmed (and it has no total): no proof.
     listing_proves_absence = False
+    lookup_miss_status = 404  # the identifier lookup: no contact claims it
 
-    def __init__(self, mapping: FieldMapping | None = None, source_name: str = "syncd") -> None:
+    def __init__(
+        self,
+        mapping: FieldMapping | None = None,
+        source_name: str = "syncd",
+        *,
+        lookup_consistent: bool = False,
+    ) -> None:
         if not 1 <= len(source_name) <= MAX_SOURCE_NAME:
             raise ValueError(f"genesys.external_source: 1 to {MAX_SOURCE_NAME} characters")
         self.mapping = mapping or FieldMapping()
         self.source_name = source_name
         self.source_id: str | None = None
+        # Whether the operator declared the lookup consistent with writes (unconfirmed).
+        self.lookup_proves_absence = lookup_consistent
 
     @classmethod
     def from_settings(cls, settings: GenesysSettings | None) -> ExternalContactsProfile:
         if settings is None:
             return cls()
         mapping = FieldMapping(settings.email_slot, dict(settings.phone_slots))
-        return cls(mapping, settings.external_source)
-
-    # -- the external source (SourceProfile) -------------------------------------------------
-
-    @property
-    def ready(self) -> bool:
-        return self.source_id is not None
-
-    def source_lookup_request(self, cursor: str | None) -> RequestSpec:
-        params: dict[str, str | int] = {"name": self.source_name, "limit": SOURCE_PAGE_SIZE}
-        if cursor:
-            params["cursor"] = cursor
-        route = "/externalcontacts/externalsources"
-        return RequestSpec("GET", route, route, params=params)
-
-    def parse_source_lookup(self, body: Any) -> tuple[str | None, str | None]:
-        """The name filter is a prefix filter: pick the exact (case-insensitive) name."""
-        data = obj(body, "externalsources")
-        entities = array(data.get("entities") or [], "externalsources.entities")
-        wanted = self.source_name.casefold()
-        for i, item in enumerate(entities):
-            source = obj(item, f"externalsources.entities[{i}]")
-            name = opt_str(source, "name", f"externalsources.entities[{i}]")
-            if name is not None and name.casefold() == wanted:
-                return req_str(source, "id", f"externalsources.entities[{i}]"), None
-        cursors = data.get("cursors")
-        after = opt_str(cursors, "after", "externalsources.cursors") if cursors else None
-        return None, after or None
-
-    def source_create_request(self) -> RequestSpec:
-        route = "/externalcontacts/externalsources"
-        return RequestSpec("POST", route, route, json={"name": self.source_name, "active": True})
-
-    def parse_source(self, body: Any) -> str:
-        return req_str(obj(body, "externalsource"), "id", "externalsource")
-
-    def bind_source(self, source_id: str) -> None:
-        self.source_id = source_id
-
-    def _source(self) -> str:
-        if self.source_id is None:
-            raise RuntimeError("the external source is not known yet (the client sets it up)")
-        return self.source_id
+        return cls(
+            mapping,
+            settings.external_source,
+            lookup_consistent=settings.identifier_lookup_consistent,
+        )
 
     # -- mapping -----------------------------------------------------------------------------
 
@@ -206,22 +178,23 @@ class ExternalContactsProfile:
     def get_request(self, genesys_id: str) -> RequestSpec:
         return RequestSpec("GET", _path(genesys_id), ROUTE)
 
-    def search_request(self, external_id: str) -> RequestSpec:
-        """Search by ``q``; refused before sending when longer than Genesys accepts."""
-        query = search_term(external_id)
-        if len(query) > MAX_SEARCH_QUERY:
+    def lookup_request(self, external_id: str) -> RequestSpec:
+        """The keyed identifier lookup (not search, which lags and matches keywords);
+        refused before sending when longer than Genesys stores an externalId."""
+        value = search_term(external_id)
+        if len(value) > MAX_EXTERNAL_ID:
             raise ApiValidationError(
-                f"cannot search for externalId {query[:40]!r}... ({len(query)} characters): "
-                f"Genesys accepts a q of at most {MAX_SEARCH_QUERY}; shorten the id in the CRM",
-                method="GET",
-                route=C,
+                f"cannot look up externalId {value[:40]!r}... ({len(value)} characters): "
+                f"Genesys stores at most {MAX_EXTERNAL_ID}; shorten the id in the CRM",
+                method="POST",
+                route=LOOKUP,
             )
-        params: dict[str, str | int] = {
-            "q": query,
-            "pageSize": SEARCH_PAGE_SIZE,
-            "pageNumber": 1,
+        identifier = {
+            "type": "ExternalId",
+            "value": value,
+            "externalSource": {"id": self._source()},
         }
-        return RequestSpec("GET", C, C, params=params)
+        return RequestSpec("POST", LOOKUP, LOOKUP, json=identifier)
 
     def create_request(self, contact: Contact) -> RequestSpec:
         self._check(contact, "POST", C)
@@ -331,10 +304,8 @@ class ExternalContactsProfile:
                 return opt_str(entry, "value", f"{where}.externalIds[{i}]")
         return None
 
-    def parse_search(self, body: Any) -> list[RemoteContact]:
-        data = obj(body, "search")
-        entities = array(data.get("entities") or [], "search.entities")
-        return [self.parse_contact(e, f"search.entities[{i}]") for i, e in enumerate(entities)]
+    def parse_lookup(self, body: Any) -> list[RemoteContact]:
+        return [self.parse_contact(body, "identifierlookup")]
 
     def parse_page(self, body: Any, token: str | None, page_size: int) -> Page:
         """A scan page: ``cursors.after`` is the next token; none (or no entities) ends it."""

@@ -26,7 +26,6 @@ PHONE_READ_ONLY = frozenset({"e164", "countryCode", "userInput"})
 # Documented limits, in characters (SDK models; the developer forum for ``q``; the
 # ExternalSource name limit lives with the setting, in syncd.config).
 MAX_EXTERNAL_ID = 255  # an externalIds entry's value
-MAX_SEARCH_QUERY = 256  # the ``q`` of GET /externalcontacts/contacts
 MAX_NAME = 1000  # firstName, lastName
 MAX_EMAIL = 256  # workEmail, personalEmail, otherEmail
 

@@ -65,6 +65,8 @@ class ReferenceProfile:
     name = "reference"
     # GET /contacts pages the contacts collection with its ``total``; only search is indexed.
     listing_proves_absence = True
+    lookup_proves_absence = False  # search is indexed asynchronously
+    lookup_miss_status = None
 
     def __init__(self) -> None:
         self._listed_pages: set[int] = set()
@@ -86,7 +88,7 @@ class ReferenceProfile:
     def get_request(self, genesys_id: str) -> RequestSpec:
         return RequestSpec("GET", _contact_path(genesys_id), "/contacts/{id}")
 
-    def search_request(self, external_id: str) -> RequestSpec:
+    def lookup_request(self, external_id: str) -> RequestSpec:
         query = search_term(external_id)
         return RequestSpec("GET", "/contacts/search", "/contacts/search", {"q": query})
 
@@ -148,7 +150,7 @@ class ReferenceProfile:
             raw=data,
         )
 
-    def parse_search(self, body: Any) -> list[RemoteContact]:
+    def parse_lookup(self, body: Any) -> list[RemoteContact]:
         data = obj(body, "search")
         results = array(data.get("results"), "search.results")
         return [self.parse_contact(item, f"search.results[{i}]") for i, item in enumerate(results)]
