@@ -148,6 +148,16 @@ class Resolver:
             if run is None or run != self.run_id
         }
 
+    def _intent_deadline(
+        self, external_id: str, run_began: datetime, deadlines: dict[int | None, datetime]
+    ) -> tuple[ledger.Row | None, datetime]:
+        """``external_id``'s pending create intent, and when it has surely landed (no
+        intent, or one without a run: ``landing_window`` after this run began)."""
+        with self.db.read() as conn:
+            intent = ledger.latest_pending(conn, external_id)
+        run = intent.run_id if intent else None
+        return intent, deadlines.get(run, run_began + self.options.landing_window)
+
     async def await_landing(self, run_began: datetime, halt: Stop) -> None:
         """Wait (at most ``landing_window``) until the creates left by earlier runs have
         surely landed, so that the listing that follows can prove them absent."""
@@ -174,15 +184,12 @@ class Resolver:
         async def by_listing(link: Link) -> Resolved | None:
             if not listing.stable:
                 return await self._create(link)
-            with self.db.read() as conn:
-                intent = ledger.latest_pending(conn, link.external_id)
-            run = intent.run_id if intent else None
-            if intent is not None and run == self.run_id:
+            intent, deadline = self._intent_deadline(link.external_id, run_began, deadlines)
+            if intent is not None and intent.run_id == self.run_id:
                 self.tally["waiting"] += 1  # sent by this run: it may still land
                 return None
             rows = snapshot.by_external_ids([link.external_id]).get(link.external_id, [])
             found = self._unclaimed_listed(link.external_id, rows)
-            deadline = deadlines.get(run, run_began + self.options.landing_window)
             proof = None
             if listing.began_at >= deadline:
                 proof = (
@@ -251,10 +258,7 @@ class Resolver:
         """One consistent lookup: found, linked; nothing, asked after the create could have
         landed, proves it was never applied (anything else waits as after a search)."""
         ext = link.external_id
-        with self.db.read() as conn:
-            intent = ledger.latest_pending(conn, ext)
-        run = intent.run_id if intent else None
-        deadline = deadlines.get(run, run_began + self.options.landing_window)
+        _intent, deadline = self._intent_deadline(ext, run_began, deadlines)
         asked_at = self.clock()
         found = await self.api.find_by_external_id(ext)
         proof = None
