@@ -8,48 +8,42 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+
+def _syncd(cwd: Path, env: dict[str, str], *args: str, timeout: float = 60) -> Any:
+    """``python -m syncd ARGS`` in ``cwd``, as a user types it."""
+    return subprocess.run(
+        [sys.executable, "-m", "syncd", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _checked(proc: Any) -> Any:
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
 
 
 @pytest.mark.slow
 def test_demo_from_a_clean_directory(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
     env["UV"] = "uv"  # as `uv run syncd demo` in a clone sets it
-    proc = subprocess.run(
-        [sys.executable, "-m", "syncd", "demo"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = _syncd(tmp_path, env, "demo", timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     config = tmp_path / "syncd-demo" / "config.toml"
     assert (tmp_path / "syncd-demo" / "syncd.db").is_file()
     assert f"uv run syncd --config {Path('syncd-demo') / 'config.toml'} ledger" in proc.stdout
 
-    ledger = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "syncd",
-            "--config",
-            str(config),
-            "ledger",
-            "--limit",
-            "0",
-            "--format",
-            "json",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
+    ledger = _checked(
+        _syncd(tmp_path, env, "--config", str(config), "ledger", "--limit", "0", "--format", "json")
     )
     rows = json.loads(ledger.stdout)
     ops = Counter((r["op"], r["outcome"]) for r in rows)
@@ -61,15 +55,7 @@ def test_demo_from_a_clean_directory(tmp_path: Path) -> None:
     drift = next(r for r in rows if r["op"] == "drift")
     assert drift["fields"]["last_name"] == ["Edited-By-Hand", "Brown"]
 
-    runs = subprocess.run(
-        [sys.executable, "-m", "syncd", "--config", str(config), "runs", "--format", "json"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    runs = _checked(_syncd(tmp_path, env, "--config", str(config), "runs", "--format", "json"))
     assert [r["status"] for r in json.loads(runs.stdout)] == ["succeeded", "succeeded"]
 
 
@@ -77,15 +63,7 @@ def test_demo_from_a_clean_directory(tmp_path: Path) -> None:
 def test_a_pip_installed_demo_prints_commands_without_uv_run(tmp_path: Path) -> None:
     """Installed with pip, there is no uv: every command it shows must run as printed."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_") and k != "UV"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "syncd", "demo", "--dir", str(tmp_path / "d")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = _syncd(tmp_path, env, "demo", "--dir", str(tmp_path / "d"), timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "uv run" not in proc.stdout + proc.stderr
     shown = [line.strip() for line in proc.stdout.splitlines() if "--config" in line]

@@ -446,6 +446,18 @@ def _replace_contact(doc: dict[str, Any], fields: dict[str, Any]) -> Contact:
     return replace(contact, **fields)
 
 
+def creates(h: Harness, ext: str) -> list[dict[str, object]]:
+    """The creates the emulator applied for ``ext`` (a second one is a duplicate)."""
+    return [w for w in h.em.write_log() if w["op"] == "create" and w["externalId"] == ext]
+
+
+def crash_after_intent(h: Harness, ext: str) -> None:
+    """A run that dies after writing ``ext``'s create intent, before sending it."""
+    with pytest.raises(CrashError):
+        h.run(hooks=CrashAt("after_intent", op="create", external_id=ext))
+    assert h.links()[ext]["state"] == "pending_create"
+
+
 def make_app(profile: str = "reference", *, clock: Clock | None = None, **config: Any) -> Starlette:
     """The emulator; ``clock`` (a :class:`~syncd.emulator.ManualClock`) lets a test move its
     time (search lag, token expiry) instead of sleeping."""

@@ -23,29 +23,25 @@ from syncd.store.db import Database
 from syncd.store.snapshot import scratch_snapshot
 from syncd.sync.observe import list_into
 from syncd.sync.options import EngineOptions
-from tests.sync.conftest import CrashAt, CrashError, Harness, make_app, person
-
-
-def _creates(h: Harness, ext: str) -> list[dict[str, object]]:
-    return [w for w in h.em.write_log() if w["op"] == "create" and w["externalId"] == ext]
-
-
-def _crash_after_intent(h: Harness, ext: str) -> None:
-    with pytest.raises(CrashError):
-        h.run(hooks=CrashAt("after_intent", op="create", external_id=ext))
-    assert h.links()[ext]["state"] == "pending_create"
+from tests.sync.conftest import (
+    Harness,
+    crash_after_intent,
+    creates,
+    make_app,
+    person,
+)
 
 
 def test_an_unsent_create_is_proven_absent_and_sent_in_the_same_full_run(h: Harness) -> None:
     h.upsert(person("P-1"), person("P-2"))
-    _crash_after_intent(h, "P-1")
+    crash_after_intent(h, "P-1")
     start = len(h.em.request_log())
     report = h.run("full")
     searches = [c for c in h.calls(start) if c == h.route("lookup")]
     if h.profile == "reference":
         assert report.status == "succeeded", report
-        assert len(_creates(h, "P-1")) == 1
-        assert len(_creates(h, "P-2")) == 1
+        assert len(creates(h, "P-1")) == 1
+        assert len(creates(h, "P-2")) == 1
         assert h.links()["P-1"]["state"] == "synced"
         rows = h.ledger(external_id="P-1", op="create")
         assert [r["outcome"] for r in rows] == ["failed", "ok"]
@@ -53,11 +49,11 @@ def test_an_unsent_create_is_proven_absent_and_sent_in_the_same_full_run(h: Harn
         assert searches == []  # the listing settled it: no lookup by search
     else:  # the scan proves nothing: the create waits for its lookups (absent_checks=2)
         assert report.status == "partial", report
-        assert _creates(h, "P-1") == []
+        assert creates(h, "P-1") == []
         assert h.links()["P-1"]["state"] == "pending_create"
         assert searches, "the externalcontacts profile still looks it up"
         assert h.run("full").status == "succeeded"  # second check: created
-        assert len(_creates(h, "P-1")) == 1
+        assert len(creates(h, "P-1")) == 1
 
 
 def test_a_create_whose_answer_was_lost_is_found_in_the_listing(h: Harness) -> None:
@@ -70,7 +66,7 @@ def test_a_create_whose_answer_was_lost_is_found_in_the_listing(h: Harness) -> N
     start = len(h.em.request_log())
     report = h.run("full")
     assert report.status == "succeeded", report
-    assert len(_creates(h, "L-1")) == 1  # never sent twice
+    assert len(creates(h, "L-1")) == 1  # never sent twice
     [intent] = h.ledger(op="create")
     assert intent["outcome"] == "ok"
     [contact] = h.remote_by_ext()["L-1"]
@@ -85,13 +81,13 @@ def test_the_full_run_waits_for_the_landing_window_before_listing(db: Database) 
     later, so the listing starts after it, and then proves."""
     h = Harness(db, make_app("reference"))
     h.upsert(person("W-1"))
-    _crash_after_intent(h, "W-1")
+    crash_after_intent(h, "W-1")
     window = timedelta(seconds=0.4)
     began = time.monotonic()
     report = h.run("full", options=replace(h.options, landing_window=window))
     assert time.monotonic() - began >= window.total_seconds()
     assert report.status == "succeeded", report
-    assert len(_creates(h, "W-1")) == 1
+    assert len(creates(h, "W-1")) == 1
 
 
 def test_no_proof_for_a_listing_that_began_inside_the_window(db: Database) -> None:
@@ -106,11 +102,11 @@ def test_no_proof_for_a_listing_that_began_inside_the_window(db: Database) -> No
 
     h = Harness(db, make_app("reference"))
     h.upsert(person("N-1"))
-    _crash_after_intent(h, "N-1")
+    crash_after_intent(h, "N-1")
     options = replace(h.options, landing_window=timedelta(hours=1))
     report = h.run("full", options=options, stop=StopSoon())
     assert report.status == "interrupted", report
-    assert _creates(h, "N-1") == []
+    assert creates(h, "N-1") == []
     assert h.links()["N-1"]["state"] == "pending_create"
 
 
@@ -127,7 +123,7 @@ def test_a_request_of_a_run_that_ended_long_ago_needs_no_wait(db: Database) -> N
     report = h.run("full", options=options, clock=lambda: later)
     assert time.monotonic() - began < 30  # no hour-long wait
     assert report.status == "succeeded", report
-    assert len(_creates(h, "O-1")) == 1
+    assert len(creates(h, "O-1")) == 1
 
 
 class _ShiftingTotal:

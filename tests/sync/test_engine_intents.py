@@ -10,11 +10,14 @@ import pytest
 
 from syncd.emulator import ManualClock
 from syncd.store.db import Database
-from tests.sync.conftest import CrashAt, CrashError, Harness, make_app, person
-
-
-def _creates(h: Harness, ext: str) -> list[dict[str, object]]:
-    return [w for w in h.em.write_log() if w["op"] == "create" and w["externalId"] == ext]
+from tests.sync.conftest import (
+    CrashAt,
+    CrashError,
+    Harness,
+    creates,
+    make_app,
+    person,
+)
 
 
 def test_lost_acknowledgement_on_create_is_resolved_without_a_second_post(h: Harness) -> None:
@@ -26,12 +29,12 @@ def test_lost_acknowledgement_on_create_is_resolved_without_a_second_post(h: Har
     [intent] = h.ledger(op="create")
     assert intent["outcome"] == "pending"
     assert "outcome unknown" in intent["error"]
-    assert len(_creates(h, "L-1")) == 1  # the server did apply it
+    assert len(creates(h, "L-1")) == 1  # the server did apply it
     h.em.set_faults(lost_ack_rate=0.0)
     h.upsert(person("L-1", first="Changed"))  # and the CRM moved on meanwhile
     report = h.run()
     assert report.status == "succeeded", report
-    assert len(_creates(h, "L-1")) == 1
+    assert len(creates(h, "L-1")) == 1
     [intent] = h.ledger(op="create")
     assert intent["outcome"] == "ok"
     [contact] = h.remote_by_ext()["L-1"]
@@ -53,10 +56,10 @@ def test_search_lag_defers_the_lookup_instead_of_recreating(db: Database, profil
         report = h.run()
         assert report.counts["created"] == 0
         assert h.links()["S-1"]["state"] == "pending_create"
-    assert len(_creates(h, "S-1")) == 1
+    assert len(creates(h, "S-1")) == 1
     clock.advance(2.1)  # the index caught up
     assert h.run().counts["created"] == 1  # resolved: found, linked
-    assert len(_creates(h, "S-1")) == 1
+    assert len(creates(h, "S-1")) == 1
 
 
 @pytest.mark.parametrize("step", ["after_intent", "after_write"])
@@ -71,7 +74,7 @@ def test_crash_during_create_is_resolved_at_the_next_run(h: Harness, step: str) 
     for _ in range(3):  # after_intent: twice "not found" (absent_checks=2), then created
         h.run()
     assert h.runs()[0]["status"] == "interrupted"
-    assert len(_creates(h, "C-1")) == 1
+    assert len(creates(h, "C-1")) == 1
     assert h.links()["C-1"]["state"] == "synced"
     outcomes = [r["outcome"] for r in h.ledger(external_id="C-1", op="create")]
     assert outcomes == (["ok"] if step == "after_write" else ["failed", "ok"])

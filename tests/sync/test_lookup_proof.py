@@ -18,7 +18,13 @@ import pytest
 
 from syncd.emulator import ManualClock
 from syncd.store.db import Database
-from tests.sync.conftest import CrashAt, CrashError, Harness, make_app, person
+from tests.sync.conftest import (
+    Harness,
+    crash_after_intent,
+    creates,
+    make_app,
+    person,
+)
 
 LOOKUP = ("POST", "/api/v2/externalcontacts/identifierlookup/contacts")
 
@@ -32,27 +38,17 @@ def _harness(db: Database, *, consistent: bool, lag_ms: float) -> tuple[Harness,
     return h, clock
 
 
-def _creates(h: Harness, ext: str) -> list[dict[str, object]]:
-    return [w for w in h.em.write_log() if w["op"] == "create" and w["externalId"] == ext]
-
-
-def _crash_after_intent(h: Harness, ext: str) -> None:
-    with pytest.raises(CrashError):
-        h.run(hooks=CrashAt("after_intent", op="create", external_id=ext))
-    assert h.links()[ext]["state"] == "pending_create"
-
-
 @pytest.mark.parametrize("kind", ["incremental", "full"])
 def test_a_consistent_lookup_proves_an_unsent_create_absent_in_one_run(
     db: Database, kind: str
 ) -> None:
     h, _clock = _harness(db, consistent=True, lag_ms=0)
     h.upsert(person("K-1"))
-    _crash_after_intent(h, "K-1")
+    crash_after_intent(h, "K-1")
     start = len(h.em.request_log())
     report = h.run(kind)
     assert report.status == "succeeded", report
-    assert len(_creates(h, "K-1")) == 1
+    assert len(creates(h, "K-1")) == 1
     assert h.links()["K-1"]["state"] == "synced"
     rows = h.ledger(external_id="K-1", op="create")
     assert [r["outcome"] for r in rows] == ["failed", "ok"]
@@ -69,7 +65,7 @@ def test_a_consistent_lookup_finds_a_create_whose_answer_was_lost(db: Database) 
     h.em.set_faults(lost_ack_rate=0.0)
     report = h.run()
     assert report.status == "succeeded", report
-    assert len(_creates(h, "A-1")) == 1
+    assert len(creates(h, "A-1")) == 1
     [intent] = h.ledger(op="create")
     assert intent["outcome"] == "ok"
     [contact] = h.remote_by_ext()["A-1"]
@@ -82,11 +78,11 @@ def test_without_the_flag_a_missing_answer_proves_nothing(db: Database, lag_ms: 
     and the grace period, consistent lookup or not."""
     h, _clock = _harness(db, consistent=False, lag_ms=lag_ms)
     h.upsert(person("W-1"))
-    _crash_after_intent(h, "W-1")
+    crash_after_intent(h, "W-1")
     for _ in range(3):
         report = h.run()
         assert report.status == "partial", report
-        assert _creates(h, "W-1") == []
+        assert creates(h, "W-1") == []
         assert h.links()["W-1"]["state"] == "pending_create"
 
 
@@ -100,12 +96,12 @@ def test_without_the_flag_a_lagging_lookup_never_makes_a_duplicate(db: Database)
     h.em.set_faults(lost_ack_rate=0.0)
     for _ in range(3):
         assert h.run().counts["created"] == 0
-    assert len(_creates(h, "L-1")) == 1
+    assert len(creates(h, "L-1")) == 1
     clock.advance(2.1)
     report = h.run()
     assert report.status == "succeeded", report
     assert report.counts["created"] == 1
-    assert len(_creates(h, "L-1")) == 1
+    assert len(creates(h, "L-1")) == 1
     assert h.links()["L-1"]["state"] == "synced"
 
 
@@ -114,7 +110,7 @@ def test_a_lookup_inside_the_landing_window_proves_nothing(db: Database) -> None
     miss a request still in flight, so the run waits the window out first."""
     h, _clock = _harness(db, consistent=True, lag_ms=0)
     h.upsert(person("N-1"))
-    _crash_after_intent(h, "N-1")
+    crash_after_intent(h, "N-1")
 
     class StopSoon:
         def __init__(self) -> None:
@@ -128,5 +124,5 @@ def test_a_lookup_inside_the_landing_window_proves_nothing(db: Database) -> None
     report = h.run(options=options, stop=StopSoon())
     assert report.status == "interrupted", report
     assert LOOKUP not in h.calls(start)  # asked nothing while the request could land
-    assert _creates(h, "N-1") == []
+    assert creates(h, "N-1") == []
     assert h.links()["N-1"]["state"] == "pending_create"
