@@ -8,6 +8,7 @@ keys, ``Authorization``/``Bearer`` material, and every secret value registered w
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
@@ -28,6 +29,9 @@ _AUTH_HEADER_RE = re.compile(
 _URL_PASSWORD_RE = re.compile(r"(://[^:/@\s]+:)[^@/\s]+@")
 
 _registered: set[str] = set()
+# The stream configure_logging last rendered JSON to: notices written to that same stream
+# become JSON records too, so a journal or a pipe reads one format (see notice()).
+_json_stream: TextIO | None = None
 # Text the operator gave syncd (a file's path): printed as given even when a registered
 # secret happens to occur in it, because mangling the name of the file an error is about
 # hides the one thing the message must say, and the operator already holds that text.
@@ -140,6 +144,8 @@ def configure_logging(
     for secret in secrets:
         register_secret(secret)
     use_json = fmt == "json" or (fmt == "auto" and not _isatty(out))
+    global _json_stream
+    _json_stream = out if use_json else None
     renderer: Processor
     if use_json:
         renderer = structlog.processors.JSONRenderer(sort_keys=False)
@@ -180,6 +186,42 @@ def configure_logging(
     # Dependencies are chatty at INFO (every HTTP request); keep them at WARNING.
     for noisy in ("httpx", "httpcore", "uvicorn.access", "apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+NoticeLevel = Literal["info", "warning", "error"]
+_NOTICE_PREFIX: dict[NoticeLevel, str] = {
+    "info": "",
+    "warning": "syncd: warning: ",
+    "error": "syncd: error: ",
+}
+
+
+def notice(text: str, level: NoticeLevel = "info") -> None:
+    """Tell the operator something on stderr, whatever the log level, in the logs' format.
+
+    Where the logs are JSON (stderr is not a terminal, or ``logging.format = "json"``) the
+    notice is one JSON record (``event`` ``cli.notice``, ``cli.warning`` or ``cli.error``,
+    the text under ``message``), so human text never interleaves with JSON lines; elsewhere
+    it is the plain line, prefixed ``syncd: error:`` or ``syncd: warning:`` by its level.
+    The text is scrubbed of secrets either way.
+    """
+    out = sys.stderr
+    text = scrub(text)
+    if _json_stream is not None and out is _json_stream:
+        record = {  # the key order of the log lines around it
+            "message": text,
+            "level": level,
+            "logger": "syncd.cli",
+            "timestamp": _STAMPER(None, "", {})["timestamp"],
+            "event": "cli.notice" if level == "info" else f"cli.{level}",
+        }
+        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    else:
+        out.write(_NOTICE_PREFIX[level] + text + "\n")
+    out.flush()
+
+
+_STAMPER = structlog.processors.TimeStamper(fmt="iso", utc=True)
 
 
 def _isatty(stream: TextIO) -> bool:

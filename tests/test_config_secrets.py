@@ -18,6 +18,7 @@ from click.testing import CliRunner, Result
 from syncd.cli import cli
 from syncd.exit_codes import ExitCode
 from syncd.store.db import Database
+from tests.support.notices import plain
 
 CREDENTIAL_REF = "${CREDENTIALS_DIRECTORY}/client_secret"
 
@@ -83,7 +84,7 @@ def test_config_check_without_the_secret_warns(tmp_path: Path, db: Database) -> 
     result = _invoke(_config(tmp_path, db), "config", "check")
     assert result.exit_code == ExitCode.OK, result.output
     assert 'client_id = "x"' in result.stdout
-    assert "syncd: warning: genesys.client_secret: no client secret" in result.stderr
+    assert "syncd: warning: genesys.client_secret: no client secret" in plain(result.stderr)
     assert "Commands that call Genesys (sync, run) refuse to start" in result.stderr
 
 

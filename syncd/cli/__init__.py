@@ -18,7 +18,7 @@ from syncd import __version__
 from syncd.cli.context import AppContext
 from syncd.errors import SyncdError, UserError
 from syncd.exit_codes import ExitCode
-from syncd.logs import scrub
+from syncd.logs import notice
 
 if TYPE_CHECKING:
     from syncd.sync.seam import ExecutorFactory
@@ -115,7 +115,7 @@ def main(
     try:
         code = cli.main(args=argv, prog_name="syncd", standalone_mode=False, obj=app)
     except click.exceptions.Abort:
-        click.echo("syncd: aborted", err=True)
+        notice("syncd: aborted")
         sys.exit(ExitCode.INTERRUPTED)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
@@ -123,12 +123,12 @@ def main(
         exc.show()
         sys.exit(ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
     except UserError as exc:
-        click.echo(f"syncd: error: {scrub(str(exc))}", err=True)
+        notice(str(exc), "error")
         sys.exit(exc.exit_code)
     except SyncdError as exc:
-        click.echo(f"syncd: error: {scrub(str(exc))}", err=True)
+        notice(str(exc), "error")
         sys.exit(ExitCode.PARTIAL)
     except KeyboardInterrupt:
-        click.echo("syncd: interrupted", err=True)
+        notice("syncd: interrupted")
         sys.exit(ExitCode.INTERRUPTED)
     sys.exit(code if isinstance(code, int) else ExitCode.OK)

@@ -12,7 +12,7 @@ from syncd.cli.context import AppContext, pass_app
 from syncd.config import Settings, redacted_view, resolve_config_path
 from syncd.errors import ApiError, ConfigError
 from syncd.exit_codes import ExitCode
-from syncd.logs import scrub
+from syncd.logs import notice
 
 
 @click.group()
@@ -60,13 +60,13 @@ def _check_connection(app: AppContext) -> None:
     try:
         lines = asyncio.run(_connect(app.settings))
     except ConfigError as exc:
-        click.echo(f"syncd: error: --connect: {scrub('; '.join(exc.problems))}", err=True)
+        notice(f"--connect: {'; '.join(exc.problems)}", "error")
         raise click.exceptions.Exit(ExitCode.USAGE) from None
     except ApiError as exc:
-        click.echo(f"syncd: error: connection check failed: {scrub(str(exc))}", err=True)
+        notice(f"connection check failed: {exc}", "error")
         raise click.exceptions.Exit(ExitCode.PARTIAL) from None
     for line in lines:
-        click.echo(line, err=True)
+        notice(line)
 
 
 @config.command("check")
@@ -102,12 +102,12 @@ def check(app: AppContext, fmt: str, connect: bool) -> None:
             for key, value in values.items():
                 click.echo(f"{key} = {_toml_value(value)}")
     if missing_secret:
-        click.echo(
-            f"\nsyncd: warning: {missing_secret}. Commands that call Genesys (sync, run) "
+        notice(
+            f"{missing_secret}. Commands that call Genesys (sync, run) "
             "refuse to start until it is fixed; the others work.",
-            err=True,
+            "warning",
         )
     elif fmt != "json":
-        click.echo("\n# configuration OK", err=True)
+        notice("# configuration OK")
     if connect:
         _check_connection(app)

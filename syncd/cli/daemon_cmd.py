@@ -9,7 +9,7 @@ import click
 from syncd.cli.context import AppContext, pass_app
 from syncd.config import Settings, load_settings
 from syncd.exit_codes import ExitCode
-from syncd.logs import configure_logging
+from syncd.logs import configure_logging, notice
 
 if TYPE_CHECKING:
     from syncd.store.db import Database
@@ -70,11 +70,11 @@ def _known_ids(db: Database, ids: list[str]) -> list[str]:
     unknown = [i for i in unique if i not in known]
     if unknown:
         what = "is" if len(unknown) == 1 else "are"
-        click.echo(
-            f"syncd: warning: {', '.join(unknown)} {what} neither in the mirror nor linked to a "
+        notice(
+            f"{', '.join(unknown)} {what} neither in the mirror nor linked to a "
             "Genesys contact (check the spelling, or `syncd mirror import` it first)"
             + ("; left out of the request" if known else ""),
-            err=True,
+            "warning",
         )
     if not known:
         from syncd.cli.ops_common import fail
@@ -143,18 +143,16 @@ def resync(
     stale_after = daemon_settings(app.local_settings).stale_after
     alive = client.live_daemons(db, stale_after)
     if wait and not alive:
-        click.echo(f"syncd: {client.describe_no_daemon(db)}; nothing was queued", err=True)
-        click.echo("start it with `systemctl start syncd` (or `syncd run`) and retry", err=True)
+        notice(
+            f"syncd: {client.describe_no_daemon(db)}; nothing was queued\n"
+            "start it with `systemctl start syncd` (or `syncd run`) and retry"
+        )
         raise click.exceptions.Exit(ExitCode.NO_DAEMON)
     request_id = client.submit(db, kind, ids, allow_mass_delete)
     scope = f" for {len(ids)} contact(s)" if ids else ""
     click.echo(f"request #{request_id} queued: {kind} run{scope}")
     if not alive:
-        click.echo(
-            f"syncd: warning: {client.describe_no_daemon(db)}; the request runs when a "
-            "daemon starts",
-            err=True,
-        )
+        notice(f"{client.describe_no_daemon(db)}; the request runs when a daemon starts", "warning")
     if not wait:
         return
     how = client.Follow(stale_after=stale_after, timeout=timeout, echo=click.echo)

@@ -19,6 +19,7 @@ import click
 import httpx
 
 from syncd.exit_codes import ExitCode
+from syncd.logs import notice
 
 DEMO_CLIENT_ID = "syncd-demo"
 DEMO_CLIENT_SECRET = "demo-secret-not-for-production"  # the emulator's, never a real org's
@@ -81,12 +82,12 @@ def _claim_folder(folder: Path) -> None:
         name for name in CLOBBERED if (folder / name).is_symlink() or (folder / name).exists()
     ]
     if present and not _is_demo_folder(folder):
-        click.echo(
-            f"syncd: error: refusing to use {folder} for the demo: it holds "
+        notice(
+            f"refusing to use {folder} for the demo: it holds "
             f"{', '.join(present)}, which `syncd demo` did not create and would overwrite "
             "(the demo recreates its database). Pass --dir with a new or empty folder, or "
             "move those files away. Nothing was changed.",
-            err=True,
+            "error",
         )
         raise click.exceptions.Exit(ExitCode.USAGE)
     folder.mkdir(parents=True, exist_ok=True)

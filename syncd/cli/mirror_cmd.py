@@ -22,7 +22,7 @@ import click
 from syncd.cli.context import AppContext, pass_app
 from syncd.errors import UserError
 from syncd.exit_codes import ExitCode
-from syncd.logs import keep_verbatim, scrub
+from syncd.logs import keep_verbatim, notice
 from syncd.store import migrate
 from syncd.store.mirror import mirror_counts
 from syncd.sync.import_formats import ENCODINGS, Format
@@ -65,8 +65,7 @@ class CommandFailed(click.ClickException):
     def show(self, file: IO[Any] | None = None) -> None:
         message = self.format_message()
         lines = message.split("\n") if self.multiline else [message]
-        text = "\n".join(printable(scrub(line)) for line in lines)
-        click.echo(f"syncd: error: {text}", err=True, file=file)
+        notice("\n".join(printable(line) for line in lines), "error")
 
 
 @click.group()
@@ -130,17 +129,17 @@ class _RejectSink:
             self.shown += 1
             who = f" ({rejection.external_id})" if rejection.external_id else ""
             line = f"rejected: line {rejection.line}{who}: {'; '.join(rejection.reasons)}"
-            click.echo(printable(line), err=True)
+            notice(printable(line))
 
     def duplicate(self, dup: Duplicate) -> None:
         if self.repeats_shown < self.show:
             self.repeats_shown += 1
-            click.echo(
+            notice(
                 printable(
-                    f"warning: line {dup.line}: externalId {dup.external_id} already appeared on "
+                    f"line {dup.line}: externalId {dup.external_id} already appeared on "
                     f"line {dup.first_line}; the last occurrence wins"
                 ),
-                err=True,
+                "warning",
             )
 
 
@@ -284,7 +283,7 @@ def import_command(
                 if rejects_path
                 else " (--rejects PATH lists them all)"
             )
-            click.echo(f"... and {more:,} more rejected rows{hint}", err=True)
+            notice(f"... and {more:,} more rejected rows{hint}")
         _print_summary(file, file_format, report)
         if not dry_run:
             counts = mirror_counts(db)
@@ -330,10 +329,9 @@ def _print_summary(file: str, fmt: str, report: ImportReport) -> None:
 
 def _print_held(report: ImportReport) -> None:
     verb = "would NOT be tombstoned" if report.dry_run else "were NOT tombstoned"
-    click.echo(
+    notice(
         f"syncd: snapshot held: {report.missing:,} live contacts missing from the file "
         f"{verb}: {report.held_reason}.\n"
         "Check that the file is the complete CRM export. To tombstone them anyway, run the "
-        "same import again with --allow-mass-delete.",
-        err=True,
+        "same import again with --allow-mass-delete."
     )

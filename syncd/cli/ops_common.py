@@ -22,7 +22,7 @@ from syncd.cli.context import AppContext
 from syncd.config import parse_duration
 from syncd.errors import DatabaseError, SyncdError, UserError
 from syncd.exit_codes import ExitCode
-from syncd.logs import scrub
+from syncd.logs import notice
 from syncd.store import migrate
 from syncd.store.db import Database
 
@@ -87,7 +87,7 @@ DURATION = DurationType()
 
 def fail(message: str, code: ExitCode) -> click.exceptions.Exit:
     """Print ``syncd: error: message`` on stderr; return the exit to raise."""
-    click.echo(f"syncd: error: {scrub(message)}", err=True)
+    notice(message, "error")
     return click.exceptions.Exit(code)
 
 

@@ -13,6 +13,7 @@ from syncd.cli.formatting import ALL_FORMATS, Column, emit, format_option, iso_z
 from syncd.cli.ops_common import DURATION, WHEN, friendly_errors, open_database, pipe_safe
 from syncd.cli.ops_ledger_view import print_ledger
 from syncd.config import LedgerSettings
+from syncd.logs import notice
 from syncd.store.ledger import OPS, OUTCOMES
 from syncd.store.ledger_query import LEDGER_FIELDS, LedgerFilter, iter_ledger
 from syncd.store.retention import DEFAULT_BATCH_SIZE, prune_ledger
@@ -135,15 +136,13 @@ def ledger_cmd(
         more = bool(limit) and len(rows) > limit
         rows = rows[:limit] if limit else rows
         if not rows:
-            click.echo("no ledger entries match", err=True)
+            notice("no ledger entries match")
             return
         print_ledger(rows)
         if more:
             sys.stdout.flush()
             which = "oldest" if oldest_first else "newest"
-            click.echo(
-                f"showing the {which} {limit} entries; --limit N or --limit 0 for more", err=True
-            )
+            notice(f"showing the {which} {limit} entries; --limit N or --limit 0 for more")
 
 
 @ledger_cmd.command("prune")
@@ -170,10 +169,9 @@ def prune_cmd(
     settings = ledger_settings(app)
     if older_than is None:
         if settings.retention is None:
-            click.echo(
+            notice(
                 "ledger retention is off ([ledger] retention_days = 0); pass "
-                "--older-than to prune anyway",
-                err=True,
+                "--older-than to prune anyway"
             )
             return
         older_than = settings.retention

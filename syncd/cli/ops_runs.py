@@ -41,6 +41,7 @@ from syncd.cli.ops_common import (
 )
 from syncd.cli.ops_ledger_view import print_ledger
 from syncd.exit_codes import ExitCode
+from syncd.logs import notice
 from syncd.store.ledger_query import LedgerFilter, iter_ledger
 from syncd.store.reports import (
     RUN_COUNTERS,
@@ -218,7 +219,7 @@ def runs_cmd(
                 csv_columns=RUN_FIELDS,
             )
         elif not runs:
-            click.echo("no runs recorded yet", err=True)
+            notice("no runs recorded yet")
         else:
             now = utcnow()
             rows = [run_display(r, now) for r in runs]
@@ -373,4 +374,4 @@ def _print_run(
         shown = f"first {len(entries)} of {total}" if len(entries) < total else plural(total)
         print_ledger(entries, title=f"Ledger entries ({shown}, oldest first)")
         if len(entries) < total:
-            click.echo(f"more: syncd ledger --run {run['id']} --oldest-first --limit 0", err=True)
+            notice(f"more: syncd ledger --run {run['id']} --oldest-first --limit 0")

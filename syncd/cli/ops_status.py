@@ -103,7 +103,7 @@ def status_cmd(
             )
     health = evaluate_health(report, rejected_degrades=rejected_degrades, overdue=overdue)
     if fmt == "json":
-        write_object(as_json(report, health))
+        write_object(as_json(report, health, overdue))
     else:
         print_status(report, health)
     if health.exit_code != ExitCode.OK:
@@ -130,7 +130,10 @@ def _run_json(report: StatusReport, run: Mapping[str, Any] | None) -> dict[str, 
     return {**{k: run[k] for k in keys}, "age_seconds": _age(report, run["started_at"])}
 
 
-def as_json(report: StatusReport, health: Health) -> dict[str, Any]:
+def as_json(
+    report: StatusReport, health: Health, overdue: Mapping[str, datetime]
+) -> dict[str, Any]:
+    """The ``--format json`` object; ``overdue`` maps each late kind of run to when it was due."""
     sched = report.scheduler
     freshest = report.instances[0] if report.instances else None
     return {
@@ -151,6 +154,7 @@ def as_json(report: StatusReport, health: Health) -> dict[str, Any]:
             "incremental": sched["next_incremental_at"] if sched else None,
             "full": sched["next_full_at"] if sched else None,
         },
+        "overdue": dict(overdue),
         "current_run": _run_json(report, report.current_run),
         "abandoned_run": _run_json(report, report.abandoned_run),
         "last_runs": {k: _run_json(report, r) for k, r in report.last_runs.items()},

@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from syncd.cli.context import AppContext, pass_app
+from syncd.logs import notice
 from syncd.store import migrate
 from syncd.sync.runs import EngineExecutor, PlanEntry, RunReport
 from syncd.sync.seam import RunRequest
@@ -83,7 +84,7 @@ def _stop_on_interrupt() -> Iterator[threading.Event]:
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
-        click.echo("syncd: stopping after the writes in flight (Ctrl-C again to abort)", err=True)
+        notice("syncd: stopping after the writes in flight (Ctrl-C again to abort)")
 
     previous = signal.signal(signal.SIGINT, handler)
     try:

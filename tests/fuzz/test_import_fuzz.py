@@ -37,6 +37,7 @@ from syncd.sync.importer import (
 )
 from tests.fuzz._settings import fuzz
 from tests.fuzz.importgen import CSV_DAMAGE, JSONL_DAMAGE, Case, Fmt, import_cases
+from tests.support.notices import plain
 
 # ------------------------------------------------------------------------------ the mirror
 
@@ -270,7 +271,7 @@ def test_cli_import_reports_every_rejected_line(
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(
         result.exception
     )
-    stderr = result.stderr
+    stderr = plain(result.stderr)
     assert "Traceback" not in stderr + result.stdout
     assert not any(ch in stderr for ch in "\x00\x1b\x7f\x9b"), "raw control bytes on stderr"
     if case.file_error is not None:

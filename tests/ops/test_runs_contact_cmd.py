@@ -13,6 +13,7 @@ import pytest
 from syncd.exit_codes import ExitCode
 from syncd.store import leases
 from tests.ops.conftest import Invoke, Rows, Story, utcnow
+from tests.support.notices import plain
 
 COUNTERS = ("created", "updated", "deleted", "unchanged", "adopted", "failed", "held", "rejected")
 
@@ -172,7 +173,7 @@ def test_runs_show_table(invoke: Invoke, story: Story) -> None:
 def test_runs_show_unknown_run_exits_not_found(invoke: Invoke, story: Story) -> None:
     result = invoke("runs", "show", "999999")
     assert result.exit_code == ExitCode.NOT_FOUND
-    assert result.stderr.strip() == (
+    assert plain(result.stderr).strip() == (
         "syncd: error: no run with id 999999; `syncd runs` lists the recent runs"
     )
 

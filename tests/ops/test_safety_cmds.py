@@ -24,6 +24,7 @@ from syncd.store import leases, migrate
 from syncd.store.db import Database
 from syncd.store.schema import sync_requests
 from tests.ops.conftest import Invoke, Rows, utcnow
+from tests.support.notices import plain
 
 # -- db downgrade ---------------------------------------------------------------------------
 
@@ -194,9 +195,8 @@ def test_resync_warns_about_an_unknown_id_and_queues_the_known_ones(
         "ONLY-LINKED",
     )
     assert result.exit_code == ExitCode.OK, result.output
-    assert (
-        "syncd: warning: NOPE is neither in the mirror nor linked to a Genesys contact"
-        in result.stderr
+    assert "syncd: warning: NOPE is neither in the mirror nor linked to a Genesys contact" in plain(
+        result.stderr
     )
     assert "left out of the request" in result.stderr
     assert "for 2 contact(s)" in result.stdout

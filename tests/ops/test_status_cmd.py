@@ -12,6 +12,7 @@ import pytest
 from syncd.exit_codes import ExitCode
 from syncd.store import leases
 from tests.ops.conftest import Invoke, Rows, make_invoke, utcnow, write_config
+from tests.support.notices import plain
 
 
 def status(invoke: Invoke, *args: str) -> tuple[int, dict[str, Any]]:
@@ -158,7 +159,7 @@ def test_unreachable_database_exits_database_unavailable(tmp_path: Path) -> None
     config = write_config(tmp_path / "c.toml", "postgresql+psycopg://nobody@127.0.0.1:1/none")
     result = make_invoke(config)("status")
     assert result.exit_code == ExitCode.DATABASE_UNAVAILABLE
-    assert result.stderr.startswith("syncd: error: cannot read the database")
+    assert plain(result.stderr).startswith("syncd: error: cannot read the database")
 
 
 @pytest.mark.parametrize(
@@ -173,7 +174,7 @@ def test_every_operator_command_gives_the_same_code_for_an_unreadable_database(
     config = write_config(tmp_path / "c.toml", "postgresql+psycopg://nobody@127.0.0.1:1/none")
     result = make_invoke(config)(*command)
     assert result.exit_code == ExitCode.DATABASE_UNAVAILABLE, result.stderr
-    assert result.stderr.startswith("syncd: error: cannot read the database")
+    assert plain(result.stderr).startswith("syncd: error: cannot read the database")
 
 
 def test_missing_schema_exits_2(tmp_path: Path) -> None:

@@ -178,8 +178,13 @@ def test_a_missed_nightly_full_reconcile_makes_status_degraded(invoke: Invoke, r
     assert problem.startswith("the full run due at ")
     assert "has not started (overdue by" in problem
     assert "`syncd resync --full`" in problem
+    assert list(report["overdue"]) == ["full"]
+    due = report["overdue"]["full"]  # ISO in JSON, to the minute in the problem's words
+    assert problem.startswith(f"the full run due at {due[:10]} {due[11:16]}Z"), (due, problem)
     # A day of slack (and more) says the same schedule is not overdue yet.
-    assert status(invoke, "--overdue-after", "72h")[0] == ExitCode.OK
+    code, relaxed = status(invoke, "--overdue-after", "72h")
+    assert code == ExitCode.OK
+    assert relaxed["overdue"] == {}
 
 
 def test_incremental_runs_that_stopped_are_overdue(invoke: Invoke, rows: Rows) -> None:
