@@ -158,7 +158,7 @@ def contact_report(conn: Connection, external_id: str, *, limit: int | None = 10
         external_id=external_id,
         mirror=dict(mirror) if mirror is not None else None,
         link=(
-            {**link, "state": shown_state(link["state"], link["rejected_hash"])}
+            {**link, "state": shown_state(link["state"], link["rejected_hash"] is not None)}
             if link is not None
             else None
         ),
@@ -239,9 +239,10 @@ REJECTED = "rejected"
 set): it waits for the CRM to change the row, not for a retry, so it is no failure of syncd."""
 
 
-def shown_state(state: str, rejected_hash: str | None) -> str:
-    """A link's state as operators see it: ``rejected`` apart from ``failed``."""
-    return REJECTED if state == "failed" and rejected_hash is not None else state
+def shown_state(state: str, rejected: bool) -> str:
+    """A link's state as operators see it: ``rejected`` apart from ``failed`` (``rejected``:
+    the link holds the hash of the content Genesys or syncd refused)."""
+    return REJECTED if state == "failed" and rejected else state
 
 
 def link_counts(conn: Connection) -> dict[str, int]:
@@ -251,7 +252,7 @@ def link_counts(conn: Connection) -> dict[str, int]:
     rejected = c.rejected_hash.is_not(None)
     query = sa.select(c.state, rejected, sa.func.count()).group_by(c.state, rejected)
     for state, was_rejected, n in conn.execute(query):
-        counts[shown_state(str(state), "" if was_rejected else None)] += int(n)
+        counts[shown_state(str(state), bool(was_rejected))] += int(n)
     return counts
 
 
