@@ -94,6 +94,19 @@ class ApiNotFoundError(ApiError):
     """404: the resource does not exist (deleted by hand, or never created)."""
 
 
+class ContactMergedError(ApiNotFoundError):
+    """The contact was merged into another in Genesys: the id no longer names a live contact.
+
+    Raised for a read that answers the surviving contact, or the merged-away record
+    (``mergedTo``), instead of the contact asked for; ``survivor`` is the live contact's id
+    when the answer says it.
+    """
+
+    def __init__(self, message: str, *, survivor: str | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.survivor = survivor
+
+
 class ApiConflictError(ApiError):
     """409: the request conflicts with the resource's state."""
 

@@ -83,7 +83,14 @@ class ContactsApi(Protocol):
         ...
 
     async def get(self, genesys_id: str) -> RemoteContact:
-        """One contact; ApiNotFoundError when it does not exist."""
+        """One contact; ApiNotFoundError when it does not exist, ContactMergedError (one)
+        when Genesys merged it into another."""
+        ...
+
+    async def merged_into(self, genesys_id: str) -> str | None:
+        """The contact ``genesys_id`` was merged into in Genesys (the merge chain's head), or
+        None: the profile merges nothing, or the contact was not merged (deleted, or never
+        existed)."""
         ...
 
     async def find_by_external_id(self, external_id: str) -> list[RemoteContact]:

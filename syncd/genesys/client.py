@@ -18,24 +18,25 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
-from urllib.parse import urlsplit
 
 import anyio
 import httpx
 from pydantic import SecretStr
 
-from syncd.config import GenesysSettings, is_loopback_host
+from syncd.config import GenesysSettings
 from syncd.errors import (
     ApiNotFoundError,
     ApiProtocolError,
     ApiValidationError,
     ConfigError,
+    ContactMergedError,
     OutcomeUnknownError,
 )
 from syncd.genesys.api import BulkContactsApi, BulkItemResult, ContactsApi, Page
 from syncd.genesys.auth import TokenCache, TokenSource
 from syncd.genesys.bulk import BulkRunner, one_by_one
 from syncd.genesys.metrics import ClientMetrics
+from syncd.genesys.network import require_safe_url
 from syncd.genesys.pipeline import RequestPipeline, json_body, parse_answer
 from syncd.genesys.profiles import (
     BulkProfile,
@@ -58,20 +59,6 @@ __all__ = ["ConnectionCheck", "GenesysClient", "RetryPolicy", "TokenCache", "req
 log = get_logger("syncd.genesys")
 
 USER_AGENT = "syncd/0.1 (+genesys-contacts-sync)"
-
-
-def require_safe_url(url: str, what: str) -> str:
-    """Refuse ``http://`` unless the host is loopback: tokens never travel in clear text."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"genesys.{what}: must be an http(s) URL (got {url!r})")
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        raise ConfigError(
-            f"genesys.{what}: refusing plain http:// to {parts.hostname!r}: bearer tokens and the "
-            "client secret would travel in clear text; use https:// (http:// is allowed only "
-            "for a loopback host such as 127.0.0.1)"
-        )
-    return url.rstrip("/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +259,30 @@ class GenesysClient:
         await self._ready()
         spec = self._profile.get_request(genesys_id)
         response = await self._pipeline.call(spec)
-        return parse_answer(spec, response, self._profile.parse_contact)
+        found = parse_answer(spec, response, self._profile.parse_contact)
+        survivor = self._profile.merged_into(found.raw, genesys_id)
+        if survivor is not None:  # the answer is another contact, or a merged-away record
+            raise ContactMergedError(
+                f"contact {genesys_id} was merged into {survivor} in Genesys",
+                survivor=survivor,
+                status=response.status_code,
+                method=spec.method,
+                route=spec.route,
+            )
+        return found
+
+    async def merged_into(self, genesys_id: str) -> str | None:
+        await self._ready()
+        spec = self._profile.unresolved_request(genesys_id)
+        if spec is None:
+            return None
+        try:
+            response = await self._pipeline.call(spec)
+        except ApiNotFoundError:
+            return None
+        return parse_answer(
+            spec, response, lambda body: self._profile.merged_into(body, genesys_id)
+        )
 
     async def find_by_external_id(self, external_id: str) -> list[RemoteContact]:
         await self._ready()

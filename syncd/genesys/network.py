@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import socket
 import ssl
+from urllib.parse import urlsplit
 
 import httpx
 
-__all__ = ["describe", "request_url"]
+from syncd.config import is_loopback_host
+from syncd.errors import ConfigError
+
+__all__ = ["describe", "request_url", "require_safe_url"]
 
 # OpenSSL's words for "the other side answered, but not in TLS": a plain-HTTP server.
 _NOT_TLS = ("wrong_version_number", "wrong version number", "record layer failure", "http request")
@@ -80,3 +84,17 @@ def _cause(exc: httpx.TransportError) -> str:
 def describe(exc: httpx.TransportError) -> str:
     """``<url>: <cause>``, e.g. ``https://login.example:443/oauth/token: connection refused``."""
     return f"{request_url(exc)}: {_cause(exc)}"
+
+
+def require_safe_url(url: str, what: str) -> str:
+    """Refuse ``http://`` unless the host is loopback: tokens never travel in clear text."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"genesys.{what}: must be an http(s) URL (got {url!r})")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ConfigError(
+            f"genesys.{what}: refusing plain http:// to {parts.hostname!r}: bearer tokens and the "
+            "client secret would travel in clear text; use https:// (http:// is allowed only "
+            "for a loopback host such as 127.0.0.1)"
+        )
+    return url.rstrip("/")

@@ -28,6 +28,7 @@ OPS = (
     "update",
     "delete",
     "adopt",
+    "relink",
     "drift",
     "recreate",
     "orphan",

@@ -78,6 +78,7 @@ _LEDGER_COUNTERS: dict[tuple[str, str], str] = {
     ("drift", "ok"): "updated",
     ("delete", "ok"): "deleted",
     ("adopt", "ok"): "adopted",
+    ("relink", "ok"): "adopted",
     ("delete", "held"): "held",
 }
 UNKNOWN_COUNTERS = ("unchanged", "api_calls", "rate_limited")

@@ -169,7 +169,8 @@ async def observe_listed_unlinked(
 async def observe_targets(
     db: Database, api: ContactsApi, options: EngineOptions, external_ids: Sequence[str]
 ) -> list[Item]:
-    """The items of a targeted run: GET the linked contact (404 confirms it is gone), search
+    """The items of a targeted run: GET the linked contact (404 or a merge confirms it is
+    gone; the writer then tells which), search
     by externalId for unlinked ones. A target that cannot be observed stays unobserved."""
     unique = list(dict.fromkeys(e.strip() for e in external_ids if e.strip()))
     items = load_items(db, unique, options.default_region)
@@ -181,9 +182,7 @@ async def observe_targets(
             if gid:
                 try:
                     found = await api.get(gid)
-                except Exception as exc:
-                    if not isinstance(exc, ApiError) or exc.status != 404:
-                        raise
+                except ApiNotFoundError:  # deleted, or merged into another (ContactMergedError)
                     item.view = RemoteView(observed=True, confirmed_missing=True)
                 else:
                     item.view = RemoteView(observed=True, linked=canonical_remote(found, region))

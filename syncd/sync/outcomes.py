@@ -16,7 +16,9 @@ What each answer means is decided here and nowhere else (:func:`failure_verdict`
 | delete          | applied, or 404    | ok (404: already gone) | removed                    |
 | create/update   | 400, not retryable | rejected, API message  | failed + rejected_hash:    |
 |                 |                    |                        | waits for new content      |
-| update/drift    | 404                | failed 404             | a ``recreate`` follows     |
+| update/drift    | 404                | failed 404             | ``relink`` to the contact  |
+|                 |                    |                        | Genesys merged it into,    |
+|                 |                    |                        | else a ``recreate``        |
 | create          | outcome unknown    | pending, error noted   | pending_create: resolved   |
 |                 |                    |                        | by lookup, never re-sent   |
 | any             | 409, 429, 5xx,     | failed                 | failed, backs off          |

@@ -76,7 +76,21 @@ class SingleWriter:
         self.intents.applied([(intent, result)])
 
     async def recreate_gone(self, item: Item, genesys_id: str, contact: Contact) -> None:
-        """The linked contact was deleted in Genesys (404 on a write): POST it again."""
+        """The linked contact is gone from Genesys (404 on a write, or missing and confirmed).
+        A merge leaves a surviving contact: that one is re-linked (ledger ``relink``) and
+        brought up to date, never duplicated; only a contact no merge explains is POSTed
+        again."""
+        try:
+            survivor = await self.api.merged_into(genesys_id)
+            found = None if survivor is None else await self.api.get(survivor)
+        except ApiError as exc:  # cannot tell a merge from a deletion now: try again later
+            self.intents.back_off(item, exc, item.link or Link(item.external_id, "failed"))
+            return
+        if found is not None:
+            remote = canonical_remote(found, self.ctx.options.default_region)
+            changes = changed_fields(remote.contact, contact)
+            await self._adopt(item, d.Adopt(remote, contact, changes), merged_from=genesys_id)
+            return
         await self.create(item, contact, changed_fields(None, contact), "recreate", genesys_id)
 
     async def _patch(
@@ -115,29 +129,36 @@ class SingleWriter:
             return
         self.intents.applied([(intent, result)])
 
-    async def _adopt(self, item: Item, action: d.Adopt) -> None:
-        """Link an existing contact (no write), then PATCH what differs from the CRM."""
+    async def _adopt(self, item: Item, action: d.Adopt, *, merged_from: str | None = None) -> None:
+        """Link an existing contact (no write), then PATCH what differs from the CRM.
+
+        Over a link to another contact it is a ``relink``: the linked contact is gone and
+        this one carries the externalId (``merged_from``: Genesys merged that one into it).
+        """
         ctx, ext, remote = self.ctx, item.external_id, action.remote
-        ctx.tally["adopted"] += 1
-        ctx.plan("adopt", ext, remote.genesys_id, action.changes or None)
+        previous = item.link.genesys_id if item.link is not None else None
+        relink = previous not in (None, remote.genesys_id)
+        op = "relink" if relink else "adopt"
+        ctx.tally["adopted"] += 1  # a relink adopts the surviving contact: counted alike
+        ctx.plan(op, ext, remote.genesys_id, action.changes or None)
         if ctx.dry_run:
             if action.changes:
                 ctx.tally["updated"] += 1
             return
         adopted = Link(ext, "synced", genesys_id=remote.genesys_id, origin="adopted")
         adopted = synced_link(adopted, remote.contact, remote.hash)
-        if item.link is not None and item.link.genesys_id not in (None, remote.genesys_id):
+        if item.link is not None and relink:
             adopted = adopted.evolve(origin=item.link.origin)
+        if merged_from is not None:
+            why = f"the linked contact {merged_from} was merged into this one in Genesys"
+        elif relink:
+            why = f"the linked contact {previous} is gone; this one carries the externalId"
+        else:
+            why = "linked to an existing Genesys contact with this externalId"
         with ctx.db.write() as conn:
             ledger.append(
                 conn,
-                ctx.entry(
-                    "adopt",
-                    "ok",
-                    external_id=ext,
-                    genesys_id=remote.genesys_id,
-                    error="linked to an existing Genesys contact with this externalId",
-                ),
+                ctx.entry(op, "ok", external_id=ext, genesys_id=remote.genesys_id, error=why),
             )
             links.save_link(conn, adopted)
             if not action.changes:
@@ -173,4 +194,4 @@ class SingleWriter:
                 else:
                     self.local.commit([(again, decision)])
                 return
-        await self.create(item, action.contact, action.changes, "recreate", action.genesys_id)
+        await self.recreate_gone(item, action.genesys_id, action.contact)

@@ -90,6 +90,7 @@ ROUTES: dict[str, dict[str, tuple[str, str]]] = {
         "list": ("GET", "/api/v2/externalcontacts/scan/contacts"),
         "lookup": ("POST", "/api/v2/externalcontacts/identifierlookup/contacts"),
         "get": ("GET", "/api/v2/externalcontacts/contacts/{contactId}"),
+        "unresolved": ("GET", "/api/v2/externalcontacts/contacts/{contactId}/unresolved"),
         "create": ("POST", "/api/v2/externalcontacts/contacts"),
         "patch": ("PATCH", "/api/v2/externalcontacts/contacts/{contactId}"),
         "delete": ("DELETE", "/api/v2/externalcontacts/contacts/{contactId}"),

@@ -61,6 +61,15 @@ class Profile(Protocol):
 
     def get_request(self, genesys_id: str) -> RequestSpec: ...
 
+    def unresolved_request(self, genesys_id: str) -> RequestSpec | None:
+        """Read a contact as it was before a merge (None: the API merges no contacts)."""
+        ...
+
+    def merged_into(self, body: Any, genesys_id: str) -> str | None:
+        """The surviving contact an answer about ``genesys_id`` names (``canonicalContact``,
+        else ``mergedTo``), when that is another contact; None when it was not merged."""
+        ...
+
     def lookup_request(self, external_id: str) -> RequestSpec:
         """Find the contacts holding ``external_id`` (search, or a keyed lookup)."""
         ...

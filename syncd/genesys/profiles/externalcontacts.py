@@ -178,6 +178,21 @@ class ExternalContactsProfile(ExternalSourceRequests):
     def get_request(self, genesys_id: str) -> RequestSpec:
         return RequestSpec("GET", _path(genesys_id), ROUTE)
 
+    def unresolved_request(self, genesys_id: str) -> RequestSpec | None:
+        return RequestSpec("GET", f"{_path(genesys_id)}/unresolved", f"{ROUTE}/unresolved")
+
+    def merged_into(self, body: Any, genesys_id: str) -> str | None:
+        data = obj(body, "contact")
+        answered = data.get("id")
+        if isinstance(answered, str) and answered and answered != genesys_id:
+            return answered  # a read of a merged-away id that answers the survivor itself
+        for key in ("canonicalContact", "mergedTo"):
+            ref = data.get(key)
+            survivor = ref.get("id") if isinstance(ref, dict) else None
+            if isinstance(survivor, str) and survivor and survivor != genesys_id:
+                return survivor
+        return None
+
     def lookup_request(self, external_id: str) -> RequestSpec:
         """The keyed identifier lookup (not search, which lags and matches keywords);
         refused before sending when longer than Genesys stores an externalId."""

@@ -88,6 +88,12 @@ class ReferenceProfile:
     def get_request(self, genesys_id: str) -> RequestSpec:
         return RequestSpec("GET", _contact_path(genesys_id), "/contacts/{id}")
 
+    def unresolved_request(self, genesys_id: str) -> RequestSpec | None:
+        return None  # the reference API merges no contacts
+
+    def merged_into(self, body: Any, genesys_id: str) -> str | None:
+        return None
+
     def lookup_request(self, external_id: str) -> RequestSpec:
         query = search_term(external_id)
         return RequestSpec("GET", "/contacts/search", "/contacts/search", {"q": query})
