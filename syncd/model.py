@@ -82,6 +82,9 @@ class RemoteContact:
     date_created: datetime | None = None
     date_modified: datetime | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # False for the Ephemeral and Identified contacts Genesys' identity resolution makes
+    # (web messaging, journeys): they expire, and no CRM sync owns them.
+    curated: bool = True
 
 
 @dataclass(frozen=True, slots=True)

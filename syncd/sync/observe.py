@@ -51,6 +51,7 @@ class Listing:
     complete: bool
     stable: bool
     began_at: datetime
+    not_curated: int = 0
 
 
 async def list_into(
@@ -63,24 +64,34 @@ async def list_into(
     on_page: Callable[[int], None],
     began_at: datetime,
 ) -> Listing:
-    """Stream the whole listing into ``snapshot`` (``on_page`` gets each page's count)."""
+    """Stream the whole listing into ``snapshot`` (``on_page`` gets each page's count).
+
+    Contacts Genesys made itself (not Curated) that claim no externalId of ours are left out:
+    they are nobody's orphans and nothing to adopt. They are counted, so the listing's
+    ``total`` still checks its completeness (a scan's cursor lists each contact once).
+    """
     token: str | None = None
     seen: set[str] = set()
     totals: set[int] = set()
+    not_curated = 0
     while True:
         if halt.is_set():
-            return Listing(complete=False, stable=False, began_at=began_at)
+            return Listing(False, False, began_at, not_curated)
         page = await api.list_page(token, options.page_size)
-        rows = [snapshot_row(rc, options.default_region) for rc in page.contacts]
-        snapshot.add_page(run_id or 0, rows)
-        on_page(len(rows))
+        kept = [rc for rc in page.contacts if rc.curated or rc.contact.external_id]
+        not_curated += len(page.contacts) - len(kept)
+        snapshot.add_page(run_id or 0, [snapshot_row(rc, options.default_region) for rc in kept])
+        on_page(len(page.contacts))
         if page.total is not None:
             totals.add(page.total)
         if page.next_token is None:
-            stable = len(totals) <= 1 and all(snapshot.count() == t for t in totals)
+            listed = snapshot.count() + not_curated
+            stable = len(totals) <= 1 and all(listed == t for t in totals)
             if not stable:
-                log.info("sync.list.unstable", totals=sorted(totals), listed=snapshot.count())
-            return Listing(complete=True, stable=stable, began_at=began_at)
+                log.info("sync.list.unstable", totals=sorted(totals), listed=listed)
+            if not_curated:
+                log.info("sync.list.not_curated", left_out=not_curated)
+            return Listing(True, stable, began_at, not_curated)
         if page.next_token in seen:
             raise ApiError(f"the listing repeated page token {page.next_token!r}")
         seen.add(page.next_token)

@@ -308,6 +308,7 @@ class ExternalContactsProfile(ExternalSourceRequests):
             date_created=opt_time(data, "createDate", where),
             date_modified=opt_time(data, "modifyDate", where),
             raw=data,
+            curated=opt_str(data, "type", where) in (None, "Curated"),
         )
 
     def _our_external_id(self, data: dict[str, Any], where: str) -> str | None:
