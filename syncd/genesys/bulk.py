@@ -32,6 +32,7 @@ from syncd.errors import (
     ApiRateLimitedError,
     ApiUnavailableError,
     ApiValidationError,
+    ContactMergedError,
     OutcomeUnknownError,
 )
 from syncd.genesys.api import BulkItemResult
@@ -138,6 +139,17 @@ class BulkRunner:
                     error=read.error,
                     retryable=read.retryable,
                     correlation_id=read.correlation_id,
+                )
+                continue
+            survivor = self.profile.merged_into(read.remote.raw, item.key)
+            if survivor is not None:  # the read answered the contact it was merged into
+                merged = ContactMergedError(
+                    f"contact {item.key} was merged into {survivor} in Genesys",
+                    survivor=survivor,
+                    status=404,
+                )
+                results[item.index] = BulkItemResult(
+                    item.index, item.key, "failed", genesys_id=item.key, status=404, error=merged
                 )
                 continue
             document = self.profile.merged_document(read.remote, contact)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from syncd.errors import ApiError, ApiNotFoundError
+from syncd.errors import ApiConflictError, ApiError, ApiNotFoundError
 from syncd.genesys.api import ContactsApi
 from syncd.model import Contact
 from syncd.store import changes, ledger, links
@@ -87,6 +87,17 @@ class SingleWriter:
             self.intents.back_off(item, exc, item.link or Link(item.external_id, "failed"))
             return
         if found is not None:
+            with self.ctx.db.read() as conn:
+                holder = links.links_by_genesys_id(conn, [found.genesys_id]).get(found.genesys_id)
+            if holder is not None and holder.external_id != item.external_id:
+                # Genesys merged the contacts of two CRM rows: one contact cannot follow both
+                conflict = ApiConflictError(
+                    f"Genesys merged contact {genesys_id} into {found.genesys_id}, which is "
+                    f"linked to externalId {holder.external_id!r}: one Genesys contact cannot "
+                    "follow two CRM rows; merge the rows in the CRM, or undo the merge in Genesys"
+                )
+                self.intents.back_off(item, conflict, item.link or Link(item.external_id, "failed"))
+                return
             remote = canonical_remote(found, self.ctx.options.default_region)
             changes = changed_fields(remote.contact, contact)
             await self._adopt(item, d.Adopt(remote, contact, changes), merged_from=genesys_id)

@@ -166,6 +166,10 @@ class BulkProfile(Protocol):
         """The full entity for a bulk update: ``current`` with syncd's fields replaced."""
         ...
 
+    def merged_into(self, body: Any, genesys_id: str) -> str | None:
+        """As :meth:`Profile.merged_into`: the survivor a read of ``genesys_id`` names."""
+        ...
+
     def representation_problem(self, contact: Contact) -> str | None:
         """Why ``contact`` cannot be expressed in this wire format (None: it can)."""
         ...
