@@ -85,6 +85,9 @@ class RemoteContact:
     # False for the Ephemeral and Identified contacts Genesys' identity resolution makes
     # (web messaging, journeys): they expire, and no CRM sync owns them.
     curated: bool = True
+    # externalcontacts with [genesys] division_id: the other division the contact lives in
+    # (None: in the configured one, or no division configured). syncd never moves it.
+    outside_division: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

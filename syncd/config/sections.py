@@ -97,6 +97,9 @@ class GenesysSettings(_Section):
     # externalcontacts: whether the identifier lookup sees a create at once. Unconfirmed for
     # production; true lets a lookup that finds nothing prove an unknown create absent.
     identifier_lookup_consistent: bool = False
+    # externalcontacts: the division syncd creates contacts in and scans (None: the caller's
+    # home division for creates, every division the caller may see for scans).
+    division_id: str | None = None
     # Where the secret came from: "env", "file" or "config" (set by parse_settings).
     _secret_source: str | None = PrivateAttr(default=None)
 
@@ -120,6 +123,16 @@ class GenesysSettings(_Section):
             raise ValueError(
                 f"is {len(v)} characters; Genesys allows an ExternalSource name of at most "
                 f"{MAX_SOURCE_NAME}: choose a shorter name"
+            )
+        return v
+
+    @field_validator("division_id")
+    @classmethod
+    def _division_id_shape(cls, v: str | None) -> str | None:
+        if v is not None and (not v.strip() or v != v.strip() or "/" in v):
+            raise ValueError(
+                f"{v!r} is not a division id: give the id (a UUID) from Admin > Divisions, "
+                "or leave the key out"
             )
         return v
 

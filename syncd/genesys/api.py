@@ -69,6 +69,13 @@ class ContactsApi(Protocol):
         consistent with writes; never search, which is indexed asynchronously)."""
         ...
 
+    @property
+    def scans_every_contact(self) -> bool:
+        """Whether the full listing covers every contact that could claim an externalId
+        (False when it is limited to ``[genesys] division_id``: then a new row is looked up
+        before it is created, since a contact of another division may claim it)."""
+        ...
+
     def representation_problem(self, contact: Contact) -> str | None:
         """Why the wire profile cannot express ``contact`` (None: it can). Writes of such a
         contact raise (or report) ``ApiValidationError`` without sending anything."""

@@ -363,6 +363,10 @@ class GenesysClient:
     def lookup_proves_absence(self) -> bool:
         return self._profile.lookup_proves_absence
 
+    @property
+    def scans_every_contact(self) -> bool:
+        return getattr(self._profile, "division_id", None) is None
+
     def representation_problem(self, contact: Contact) -> str | None:
         check = getattr(self._profile, "representation_problem", None)
         problem: str | None = check(contact) if check is not None else None

@@ -56,6 +56,7 @@ class Remote:
     genesys_id: str
     contact: Contact
     hash: str
+    outside_division: str | None = None  # see RemoteContact.outside_division
 
 
 @dataclass(frozen=True, slots=True)

@@ -380,7 +380,7 @@ class Engine:
             )
             if snapshot is not None:
                 observe_snapshot(self.db, snapshot, items)
-            if lookup_unlinked:
+            if lookup_unlinked or (snapshot is not None and not self.api.scans_every_contact):
                 items = await self._observe_listed_unlinked(items)
             await executor.execute(items)
 

@@ -120,7 +120,8 @@ async def observe_listed_unlinked(
     db: Database, api: ContactsApi, options: EngineOptions, items: list[Item]
 ) -> list[Item]:
     """Look up, before creating it, an externalId the last listing saw on a contact that
-    no link claims (an incremental run does not list, so it would create a duplicate).
+    no link claims (an incremental run does not list, so it would create a duplicate);
+    every new externalId when the listing covers one division only (``scans_every_contact``).
 
     That happens when the CRM restores or re-inserts a row after a full reconcile
     reported a pre-existing contact with its externalId as an orphan: the contact must be
@@ -130,27 +131,31 @@ async def observe_listed_unlinked(
     changes. An item whose lookup fails is left for the next run (its change rows stay,
     a failed row stays due): it is dropped from the returned items.
     """
+    partial = not api.scans_every_contact  # a listing of one division sees no others
     candidates = [
         i
         for i in items
         if isinstance(i.desired, Wanted)
-        and not i.view.observed
+        and (not i.view.observed or (partial and not i.view.others))
         and (i.link is None or (i.link.genesys_id is None and i.link.state == "failed"))
     ]
     if not candidates:
         return items
-    listed = Snapshot(db).by_external_ids([i.external_id for i in candidates])
-    if not listed:
-        return items
-    with db.read() as conn:
-        claimed = links.links_by_genesys_id(
-            conn, [r.genesys_id for rows in listed.values() for r in rows]
-        )
-    hinted = [
-        i
-        for i in candidates
-        if any(r.genesys_id not in claimed for r in listed.get(i.external_id, ()))
-    ]
+    if partial:
+        hinted = candidates
+    else:
+        listed = Snapshot(db).by_external_ids([i.external_id for i in candidates])
+        if not listed:
+            return items
+        with db.read() as conn:
+            claimed = links.links_by_genesys_id(
+                conn, [r.genesys_id for rows in listed.values() for r in rows]
+            )
+        hinted = [
+            i
+            for i in candidates
+            if any(r.genesys_id not in claimed for r in listed.get(i.external_id, ()))
+        ]
     unobserved: set[str] = set()
 
     async def look(item: Item) -> None:

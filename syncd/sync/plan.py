@@ -117,7 +117,7 @@ def raw_hash(row: changes.MirrorRow) -> str:
 
 def canonical_remote(rc: RemoteContact, default_region: str) -> Remote:
     contact = normalize_remote(rc.contact, default_region=default_region)
-    return Remote(rc.genesys_id, contact, content_hash(contact))
+    return Remote(rc.genesys_id, contact, content_hash(contact), rc.outside_division)
 
 
 def snapshot_row(rc: RemoteContact, default_region: str) -> SnapshotRow:

@@ -166,6 +166,11 @@ class SingleWriter:
             why = f"the linked contact {previous} is gone; this one carries the externalId"
         else:
             why = "linked to an existing Genesys contact with this externalId"
+        if remote.outside_division is not None:
+            why += (
+                f"; it lives in division {remote.outside_division}, not genesys.division_id: "
+                "left there (a division is fixed at creation)"
+            )
         with ctx.db.write() as conn:
             ledger.append(
                 conn,

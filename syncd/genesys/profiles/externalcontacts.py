@@ -98,6 +98,7 @@ class ExternalContactsProfile(ExternalSourceRequests):
         source_name: str = "syncd",
         *,
         lookup_consistent: bool = False,
+        division_id: str | None = None,
     ) -> None:
         if not 1 <= len(source_name) <= MAX_SOURCE_NAME:
             raise ValueError(f"genesys.external_source: 1 to {MAX_SOURCE_NAME} characters")
@@ -106,6 +107,8 @@ class ExternalContactsProfile(ExternalSourceRequests):
         self.source_id: str | None = None
         # Whether the operator declared the lookup consistent with writes (unconfirmed).
         self.lookup_proves_absence = lookup_consistent
+        # Creates go to this division and scans are limited to it (None: Genesys' defaults).
+        self.division_id = division_id
 
     @classmethod
     def from_settings(cls, settings: GenesysSettings | None) -> ExternalContactsProfile:
@@ -116,6 +119,7 @@ class ExternalContactsProfile(ExternalSourceRequests):
             mapping,
             settings.external_source,
             lookup_consistent=settings.identifier_lookup_consistent,
+            division_id=settings.division_id,
         )
 
     # -- mapping -----------------------------------------------------------------------------
@@ -163,6 +167,8 @@ class ExternalContactsProfile(ExternalSourceRequests):
             body[slot] = {"display": number}
         body["externalOrganization"] = organization_body(contact)
         body["externalIds"] = self._external_ids(contact)
+        if self.division_id is not None:  # fixed at creation: never sent in a PATCH
+            body["division"] = {"id": self.division_id}
         return {k: v for k, v in body.items() if v not in (None, [])}
 
     # -- requests (Profile) --------------------------------------------------------------------
@@ -172,6 +178,8 @@ class ExternalContactsProfile(ExternalSourceRequests):
         params: dict[str, str | int] = {"limit": limit}
         if token:
             params["cursor"] = token
+        if self.division_id is not None:
+            params["divisionId"] = self.division_id
         route = "/externalcontacts/scan/contacts"
         return RequestSpec("GET", route, route, params=params)
 
@@ -309,7 +317,15 @@ class ExternalContactsProfile(ExternalSourceRequests):
             date_modified=opt_time(data, "modifyDate", where),
             raw=data,
             curated=opt_str(data, "type", where) in (None, "Curated"),
+            outside_division=self._outside_division(data, where),
         )
+
+    def _outside_division(self, data: dict[str, Any], where: str) -> str | None:
+        division = data.get("division")
+        if self.division_id is None or not division:
+            return None
+        found = opt_str(obj(division, f"{where}.division"), "id", f"{where}.division")
+        return found if found not in (None, self.division_id) else None
 
     def _our_external_id(self, data: dict[str, Any], where: str) -> str | None:
         source = self._source()
