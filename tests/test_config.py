@@ -116,7 +116,7 @@ def test_every_commented_example_loads(tmp_path: Path, index: int, line: str) ->
         ("[genesys]\nclient_id = 'x'\nclient_secret = 's'\nprofile = 'soap'", "genesys.profile"),
         (
             "[genesys]\nclient_id = 'x'\nclient_secret = 's'\napi_url = 'http://api.example.com'",
-            "genesys.api_url: must use https://",
+            "genesys.api_url: refusing plain http:// to 'api.example.com'",
         ),
         (
             "[genesys]\nclient_id = 'x'\nclient_secret = 's'\n[database]\nurl = 'mysql://x/y'",

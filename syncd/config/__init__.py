@@ -45,6 +45,7 @@ from syncd.config.values import (
     is_loopback_host,
     parse_duration,
     parse_listen,
+    unsafe_url_problem,
     validate_cron,
 )
 
@@ -71,6 +72,7 @@ __all__ = [
     "parse_settings",
     "redacted_view",
     "resolve_config_path",
+    "unsafe_url_problem",
     "validate_cron",
     "with_secret",
     "world_readable_warning",

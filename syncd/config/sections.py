@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -21,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from syncd.config.values import Duration, is_loopback_host, parse_listen, validate_cron
+from syncd.config.values import Duration, parse_listen, unsafe_url_problem, validate_cron
 from syncd.regions import REGION_API_HOSTS, region_urls
 
 # The rate limit of each wire profile: the reference's per organization, production's per
@@ -148,14 +147,9 @@ class GenesysSettings(_Section):
     def _http_url(cls, v: str | None) -> str | None:
         if v is None:
             return v
-        parts = urlsplit(v)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"must be an http(s) URL (got {v!r})")
-        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-            raise ValueError(
-                f"must use https:// unless the host is loopback; tokens never travel in clear "
-                f"text (got {v!r})"
-            )
+        problem = unsafe_url_problem(v)
+        if problem is not None:
+            raise ValueError(problem)
         return v.rstrip("/")
 
     @field_validator("default_phone_region")

@@ -70,6 +70,23 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def unsafe_url_problem(url: str) -> str | None:
+    """Why ``url`` may not carry tokens (None: it may): not an http(s) URL with a host, or
+    plain ``http://`` to a host that is not loopback, where tokens would travel in clear."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"must be an http(s) URL (got {url!r})"
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        return (
+            f"refusing plain http:// to {parts.hostname!r}: bearer tokens and the client "
+            "secret would travel in clear text; use https:// (http:// is allowed only for a "
+            "loopback host such as 127.0.0.1)"
+        )
+    return None
+
+
 def is_loopback_host(host: str) -> bool:
     import ipaddress
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import socket
 import ssl
-from urllib.parse import urlsplit
 
 import httpx
 
-from syncd.config import is_loopback_host
+from syncd.config import unsafe_url_problem
 from syncd.errors import ConfigError
 
 __all__ = ["describe", "request_url", "require_safe_url"]
@@ -88,13 +87,7 @@ def describe(exc: httpx.TransportError) -> str:
 
 def require_safe_url(url: str, what: str) -> str:
     """Refuse ``http://`` unless the host is loopback: tokens never travel in clear text."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"genesys.{what}: must be an http(s) URL (got {url!r})")
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        raise ConfigError(
-            f"genesys.{what}: refusing plain http:// to {parts.hostname!r}: bearer tokens and the "
-            "client secret would travel in clear text; use https:// (http:// is allowed only "
-            "for a loopback host such as 127.0.0.1)"
-        )
+    problem = unsafe_url_problem(url)
+    if problem is not None:
+        raise ConfigError(f"genesys.{what}: {problem}")
     return url.rstrip("/")
