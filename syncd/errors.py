@@ -98,11 +98,11 @@ class ContactMergedError(ApiNotFoundError):
     """The contact was merged into another in Genesys: the id no longer names a live contact.
 
     Raised for a read that answers the surviving contact, or the merged-away record
-    (``mergedTo``), instead of the contact asked for; ``survivor`` is the live contact's id
-    when the answer says it.
+    (``mergedTo``), instead of the contact asked for; ``survivor`` is the live contact's id.
     """
 
-    def __init__(self, message: str, *, survivor: str | None = None, **kw: object) -> None:
+    def __init__(self, genesys_id: str, survivor: str, **kw: object) -> None:
+        message = f"contact {genesys_id} was merged into {survivor} in Genesys"
         super().__init__(message, **kw)  # type: ignore[arg-type]
         self.survivor = survivor
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from click.testing import CliRunner, Result
 from syncd.cli import cli
 from syncd.exit_codes import ExitCode
 from syncd.store.db import Database
+from tests.support.cli import run_syncd
 from tests.support.notices import plain
 
 CREDENTIAL_REF = "${CREDENTIALS_DIRECTORY}/client_secret"
@@ -41,13 +41,7 @@ def _invoke(config: Path, *args: str) -> Result:
 
 
 def _syncd(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "syncd", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_syncd(config, *args)
 
 
 LOCAL_COMMANDS = [

@@ -143,11 +143,7 @@ class BulkRunner:
                 continue
             survivor = self.profile.merged_into(read.remote.raw, item.key)
             if survivor is not None:  # the read answered the contact it was merged into
-                merged = ContactMergedError(
-                    f"contact {item.key} was merged into {survivor} in Genesys",
-                    survivor=survivor,
-                    status=404,
-                )
+                merged = ContactMergedError(item.key, survivor, status=404)
                 results[item.index] = BulkItemResult(
                     item.index, item.key, "failed", genesys_id=item.key, status=404, error=merged
                 )

@@ -263,8 +263,8 @@ class GenesysClient:
         survivor = self._profile.merged_into(found.raw, genesys_id)
         if survivor is not None:  # the answer is another contact, or a merged-away record
             raise ContactMergedError(
-                f"contact {genesys_id} was merged into {survivor} in Genesys",
-                survivor=survivor,
+                genesys_id,
+                survivor,
                 status=response.status_code,
                 method=spec.method,
                 route=spec.route,

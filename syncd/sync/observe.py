@@ -51,7 +51,6 @@ class Listing:
     complete: bool
     stable: bool
     began_at: datetime
-    not_curated: int = 0
 
 
 async def list_into(
@@ -76,7 +75,7 @@ async def list_into(
     not_curated = 0
     while True:
         if halt.is_set():
-            return Listing(False, False, began_at, not_curated)
+            return Listing(complete=False, stable=False, began_at=began_at)
         page = await api.list_page(token, options.page_size)
         kept = [rc for rc in page.contacts if rc.curated or rc.contact.external_id]
         not_curated += len(page.contacts) - len(kept)
@@ -91,7 +90,7 @@ async def list_into(
                 log.info("sync.list.unstable", totals=sorted(totals), listed=listed)
             if not_curated:
                 log.info("sync.list.not_curated", left_out=not_curated)
-            return Listing(True, stable, began_at, not_curated)
+            return Listing(complete=True, stable=stable, began_at=began_at)
         if page.next_token in seen:
             raise ApiError(f"the listing repeated page token {page.next_token!r}")
         seen.add(page.next_token)

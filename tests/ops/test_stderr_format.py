@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from syncd.exit_codes import ExitCode
+from tests.support.cli import run_syncd
 
 HEADER = (
     "externalId,firstName,lastName,email,workPhone,mobilePhone,homePhone,otherPhone,"
@@ -43,14 +43,7 @@ def config(tmp_path: Path) -> Path:
 
 
 def _syncd(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "syncd", "--config", str(config), "--log-level", "info", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=config.parent,
-    )
+    return run_syncd(config, "--log-level", "info", *args, cwd=config.parent)
 
 
 def _records(stderr: str) -> list[dict[str, Any]]:

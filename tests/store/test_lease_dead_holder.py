@@ -25,6 +25,7 @@ from syncd.emulator import EmulatorConfig
 from syncd.exit_codes import ExitCode
 from syncd.store import leases
 from syncd.store.db import Database
+from tests.support.cli import run_syncd
 from tests.support.emulator import CLIENT_ID, CLIENT_SECRET, serve_in_thread
 
 TTL = timedelta(seconds=60)
@@ -99,13 +100,7 @@ time.sleep(600)
 
 def _syncd(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`syncd ARGS` as an operator runs it (the console script's entry point)."""
-    return subprocess.run(
-        [sys.executable, "-m", "syncd", "--config", str(config), "--log-level", "error", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_syncd(config, "--log-level", "error", *args, timeout=120)
 
 
 @pytest.mark.slow
