@@ -48,7 +48,7 @@ def _token_endpoint(em: Emulator) -> Route:
         if delay > 0:
             await em.sleep(delay)
         response = await _issue(request, cid)
-        em.record_request(request.method, TOKEN_PATH, request.url.path, response.status_code)
+        em.record_request(request.method, TOKEN_PATH, request.url.path, response.status_code, cid)
         log.debug("emulator.token", status=response.status_code, correlation_id=cid)
         return response
 

@@ -23,7 +23,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from syncd.emulator.responses import ApiProblem, correlation_id, error_response
+from syncd.emulator.responses import (
+    SERVING_REQUEST,
+    ApiProblem,
+    correlation_id,
+    error_response,
+)
 from syncd.logs import get_logger
 
 if TYPE_CHECKING:
@@ -110,9 +115,13 @@ class ApiEndpoint:
             delay = em.faults.delay_seconds()
         if delay > 0:
             await em.sleep(delay)
-        response, dropped = await self._respond(request, cid)
+        serving = SERVING_REQUEST.set(cid)
+        try:
+            response, dropped = await self._respond(request, cid)
+        finally:
+            SERVING_REQUEST.reset(serving)
         status = 0 if dropped else response.status_code
-        em.record_request(request.method, self.template, request.url.path, status)
+        em.record_request(request.method, self.template, request.url.path, status, cid)
         log.debug(
             "emulator.request",
             method=request.method,

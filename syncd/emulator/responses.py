@@ -9,6 +9,7 @@ page, not JSON. Clients must classify errors by status, not by parsing the body.
 from __future__ import annotations
 
 import uuid
+from contextvars import ContextVar
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
@@ -53,6 +54,11 @@ class ApiProblem(Exception):
         self.details = details or []
         self.headers = headers or {}
         super().__init__(self.message)
+
+
+# The correlation id of the API request being served: the write log names the request that
+# applied each write, so a write whose answer was dropped can be told from one answered.
+SERVING_REQUEST: ContextVar[str | None] = ContextVar("syncd_emulator_request", default=None)
 
 
 def correlation_id(scope: Scope) -> str:

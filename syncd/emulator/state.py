@@ -24,6 +24,7 @@ from syncd.emulator.cursors import CursorStore
 from syncd.emulator.faults import FaultInjector, FaultSettings
 from syncd.emulator.profiles import Profile, get_profile
 from syncd.emulator.ratelimit import SlidingWindowLimiter
+from syncd.emulator.responses import SERVING_REQUEST
 from syncd.emulator.search import SearchIndex
 from syncd.emulator.stats import Stats
 from syncd.emulator.store import ContactStore, Doc, StoredContact
@@ -227,7 +228,9 @@ class Emulator:
                 self._log_write(op, contact_id, doc, at)
             return doc
 
-    def record_request(self, method: str, route: str, path: str, status: int) -> None:
+    def record_request(
+        self, method: str, route: str, path: str, status: int, request_id: str | None = None
+    ) -> None:
         with self.lock:
             self.counters.record_request(method, route, status)
             self._requests.append(
@@ -237,6 +240,7 @@ class Emulator:
                     "path": path,
                     "status": status,
                     "at": self.now_iso(),
+                    "request": request_id,
                 }
             )
 
@@ -263,7 +267,13 @@ class Emulator:
     def _log_write(self, op: str, contact_id: str, doc: Doc, at: str) -> None:
         self.counters.record_write(op)
         self._writes.append(
-            {"op": op, "id": contact_id, "externalId": self.profile.external_id(doc), "at": at}
+            {
+                "op": op,
+                "id": contact_id,
+                "externalId": self.profile.external_id(doc),
+                "at": at,
+                "request": SERVING_REQUEST.get(),
+            }
         )
 
     def _prepare(self, raw_contacts: list[Any], what: str) -> list[StoredContact]:

@@ -7,7 +7,7 @@ one, so a failing chaos run reports everything that went wrong at once, with the
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -222,22 +222,20 @@ def no_churn(obs: Observed) -> list[str]:
     return problems
 
 
-def _gid(path: str) -> str:
-    return path.rstrip("/").rsplit("/", 1)[-1]
-
-
 def _stamp(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
-def lost_acks(requests: Sequence[dict[str, Any]], *methods: str) -> Counter[str]:
-    """Per contact id, the writes of ``methods`` the emulator applied and never answered."""
+def unanswered_writes(obs: Observed) -> Counter[tuple[str, str]]:
+    """Per (kind of write, contact id), the writes the emulator applied in a request whose
+    answer it dropped (a PATCH or PUT, or one entity of a bulk request alike)."""
+    dropped = {r["request"] for r in obs.requests if r["status"] == 0 and r["request"]}
     return Counter(
-        _gid(r["path"]) if r["method"] != "POST" else "POST"
-        for r in requests
-        if r["status"] == 0 and r["method"] in methods and r["route"].startswith("/api/v2/")
+        ("update" if w["op"] in ("update", "replace") else w["op"], w["id"])
+        for w in obs.writes
+        if w["request"] in dropped
     )
 
 
@@ -267,25 +265,27 @@ def ledger_matches_writes(obs: Observed) -> list[str]:
         twice = sorted(gid for gid, n in applied[op].items() if n > 1)
         if twice:
             problems.append(f"{op} applied twice to the same contact: {_some(twice)}")
-    # Updates: a PATCH whose acknowledgement was lost is re-sent (it is idempotent), so one
-    # ok row may stand for the lost write plus its re-send; never more, never fewer.
-    resent = lost_acks(obs.requests, "PATCH", "PUT")
+    # Updates: an update whose acknowledgement was lost (a PATCH, a PUT, or an entity of a
+    # bulk update) is re-sent (it is idempotent), so one ok row may stand for the unanswered
+    # write plus its re-send; never more, never fewer.
+    unanswered = unanswered_writes(obs)
     for gid in sorted(set(applied["update"]) | set(recorded["update"])):
         n_applied, n_ok = applied["update"][gid], recorded["update"][gid]
-        if not n_ok <= n_applied <= n_ok + resent[gid]:
+        lost = unanswered["update", gid]
+        if not n_ok <= n_applied <= n_ok + lost:
             problems.append(
                 f"update of {gid}: {n_applied} applied, {n_ok} ok ledger rows, "
-                f"{resent[gid]} lost acknowledgements"
+                f"{lost} applied without an answer"
             )
-    # Lost acknowledgements of creates are resolved later, by looking the contact up.
-    lost_posts = lost_acks(obs.requests, "POST")["POST"]
+    # Creates applied without an answer are resolved later, by looking the contact up.
+    lost_creates = sum(n for (kind, _), n in unanswered.items() if kind == "create")
     confirmed = sum(
         1 for r in ok if r["op"] in CREATE_OPS and "confirmed later" in (r["error"] or "")
     )
-    if confirmed < lost_posts:
+    if confirmed < lost_creates:
         problems.append(
-            f"{lost_posts} creates lost their acknowledgement but only {confirmed} ok create "
-            "rows were confirmed later"
+            f"{lost_creates} creates were applied without an answer but only {confirmed} ok "
+            "create rows were confirmed later"
         )
     # Intent before effect (invariant 2): each applied write has a ledger row for that
     # contact and kind of op, stamped no later than the write.

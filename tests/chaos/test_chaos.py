@@ -132,15 +132,18 @@ def test_sigkill_faults_and_mirror_churn_then_the_books_balance(tmp_path: Path) 
         re-sent (invariant 1), so one applied create is one intent; an unanswered POST (lost
         acknowledgement, 500/502, or a kill after the POST) stays pending and is settled
         ``ok`` when the lookup finds the contact ("outcome confirmed later"; there are at
-        least as many of those as lost POST acknowledgements), or ``failed`` ("not
-        applied") when it was not, in which case the write log has no entry for it.
+        least as many of those as creates applied in a request whose answer was dropped),
+        or ``failed`` ("not applied") when it was not, in which case the write log has no
+        entry for it.
       * *deletes*: the same exact equality with ledger ``delete``/``ok`` rows. A re-sent
         DELETE after a lost acknowledgement answers 404, which the server does not apply
         again, and the ledger still records one ``ok`` row ("already gone").
       * *updates*: per contact, ``ok <= applied <= ok + lost`` where ``ok`` counts ledger
-        ``update``/``drift`` rows with outcome ``ok`` and ``lost`` the PATCHes to that contact
-        the emulator applied without answering. A PATCH is idempotent, so the client re-sends
-        it after a dropped connection: the server then applies it twice for one intent.
+        ``update``/``drift`` rows with outcome ``ok`` and ``lost`` the updates of that contact
+        the emulator applied without answering (a PATCH, a PUT, or an entity of a bulk
+        update: the write log names the request that applied each write). Updates are
+        idempotent, so the client re-sends one after a dropped connection: the server then
+        applies it twice for one intent.
         An exact equality would have to know which re-sends happened before a kill; the
         bound is what can be known, and it is tight when no acknowledgement was lost.
       * *intent before effect* (invariant 2): every applied write has a ledger row for the

@@ -200,3 +200,23 @@ def test_the_cli_serves_the_profile(tmp_path: Path) -> None:
             == 413
         )
         assert running.stop(timeout=STOP_TIMEOUT) == 0
+
+
+async def test_the_write_log_names_the_request_that_applied_each_bulk_entity(
+    client: httpx.AsyncClient, emulator: Emulator
+) -> None:
+    """A bulk update whose answer is dropped: each entity it applied names the dropped
+    request, so a harness can tell these writes from answered ones (chaos ledger check)."""
+    ids = [r["id"] for r in (await bulk(client, "add", [ec(n) for n in range(3)]))["results"]]
+    emulator.set_faults(lost_ack_rate=1)
+    with pytest.raises(httpx.RemoteProtocolError):
+        await client.post(
+            f"{BULK}/update", json={"entities": [{"id": i, "firstName": "X"} for i in ids]}
+        )
+    answered, dropped = emulator.request_log()[-2:]
+    assert dropped["status"] == 0
+    assert answered["status"] == 200
+    assert answered["request"] != dropped["request"]
+    writes = emulator.write_log()
+    assert [w["request"] for w in writes] == [answered["request"]] * 3 + [dropped["request"]] * 3
+    assert [w["op"] for w in writes[3:]] == ["replace"] * 3

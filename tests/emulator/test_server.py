@@ -87,15 +87,16 @@ def test_introspection_over_http(server: EmulatorServer, live: httpx.Client) -> 
         assert "lastName" in bad.json()["message"]
 
         cid = seeded.json()[0]["id"]
-        live.patch(f"/contacts/{cid}", json={"email": "q@r.io"})
+        patched = live.patch(f"/contacts/{cid}", json={"email": "q@r.io"})
         assert admin.get("/writes").json()[-1] == {
             "op": "update",
             "id": cid,
             "externalId": "crm-1",
             "at": live.get(f"/contacts/{cid}").json()["dateModified"],
+            "request": patched.headers["ININ-Correlation-Id"],
         }
         entry = admin.get("/requests").json()[-1]
-        assert set(entry) == {"method", "route", "path", "status", "at"}
+        assert set(entry) == {"method", "route", "path", "status", "at", "request"}
         assert (entry["route"], entry["path"]) == (
             "/api/v2/contacts/{contactId}",
             f"/api/v2/contacts/{cid}",
