@@ -228,15 +228,17 @@ def _stamp(value: Any) -> datetime:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
+def _write_kind(op: str) -> str:
+    """The kind of an emulator write-log entry: a PATCH (``update``) and a PUT (``replace``)
+    are both updates."""
+    return "update" if op in ("update", "replace") else op
+
+
 def unanswered_writes(obs: Observed) -> Counter[tuple[str, str]]:
     """Per (kind of write, contact id), the writes the emulator applied in a request whose
     answer it dropped (a PATCH or PUT, or one entity of a bulk request alike)."""
     dropped = {r["request"] for r in obs.requests if r["status"] == 0 and r["request"]}
-    return Counter(
-        ("update" if w["op"] in ("update", "replace") else w["op"], w["id"])
-        for w in obs.writes
-        if w["request"] in dropped
-    )
+    return Counter((_write_kind(w["op"]), w["id"]) for w in obs.writes if w["request"] in dropped)
 
 
 def ledger_matches_writes(obs: Observed) -> list[str]:
@@ -247,7 +249,7 @@ def ledger_matches_writes(obs: Observed) -> list[str]:
     ok = [r for r in obs.ledger if r["outcome"] == "ok" and r["op"] in WRITE_OPS]
     applied: dict[str, Counter[str]] = {op: Counter() for op in ("create", "update", "delete")}
     for w in obs.writes:
-        applied["update" if w["op"] in ("update", "replace") else w["op"]][w["id"]] += 1
+        applied[_write_kind(w["op"])][w["id"]] += 1
     recorded = {
         "create": Counter(r["genesys_id"] for r in ok if r["op"] in CREATE_OPS),
         "update": Counter(r["genesys_id"] for r in ok if r["op"] in UPDATE_OPS),
@@ -297,7 +299,7 @@ def ledger_matches_writes(obs: Observed) -> list[str]:
             rows_by_gid.setdefault((kind, r["genesys_id"]), []).append(_stamp(r["at"]))
     late = []
     for w in obs.writes:
-        kind = "update" if w["op"] in ("update", "replace") else w["op"]
+        kind = _write_kind(w["op"])
         stamps = rows_by_gid.get((kind, w["id"]), [])
         if not any(s <= _stamp(w["at"]) + STAMP_TOLERANCE for s in stamps):
             late.append(f"{w['op']} {w['id']} at {w['at']}")
