@@ -123,6 +123,20 @@ class ApiUnavailableError(ApiError):
     """The service is failing (5xx, timeouts, connection errors) beyond the retry budget."""
 
 
+class OrganizationPendingError(ApiError):
+    """A contact names a CRM organization that has no Genesys record yet (its create failed,
+    or its outcome is unknown): the contact is not sent, and backs off until the record is
+    found or created (a contact referencing a missing organization is a 400 in Genesys)."""
+
+    def __init__(self, organization_id: str, reason: str = "") -> None:
+        why = f" ({reason})" if reason else ""
+        super().__init__(
+            f"organization {organization_id!r} has no Genesys record yet{why}; the contact "
+            "waits for it"
+        )
+        self.organization_id = organization_id
+
+
 class ApiProtocolError(ApiError):
     """The server answered with a body that does not match the documented shape."""
 

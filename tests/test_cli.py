@@ -45,7 +45,7 @@ def test_db_upgrade_current_downgrade(tmp_path: Path, database_url: str) -> None
     assert "empty" in result.output
     result = runner.invoke(cli, ["--config", str(config), "db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "empty -> 0001" in result.output
+    assert "empty -> 0002" in result.output
     result = runner.invoke(cli, ["--config", str(config), "db", "current"])
     assert "up to date" in result.output
     result = runner.invoke(cli, ["--config", str(config), "db", "downgrade", "base", "--yes"])

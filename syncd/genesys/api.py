@@ -43,6 +43,47 @@ class ApiMetrics(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class OrganizationRecord:
+    """An ExternalOrganization as Genesys holds it; ``external_id`` is the CRM's id from
+    its externalIds entry in syncd's source (None: it carries none)."""
+
+    genesys_id: str
+    name: str | None
+    external_id: str | None
+    raw: Mapping[str, Any]
+
+
+class OrganizationDirectoryView(Protocol):
+    """Which Genesys record each CRM organization id is linked to (the profile translates
+    contacts' references with it; the engine keeps it current)."""
+
+    def bind(self, crm_id: str, genesys_id: str) -> None: ...
+
+    def genesys_id(self, crm_id: str) -> str | None: ...
+
+
+class OrganizationsApi(Protocol):
+    """Organization records, where contacts reference them by Genesys id (externalcontacts)."""
+
+    @property
+    def directory(self) -> OrganizationDirectoryView: ...
+
+    async def find(self, crm_id: str) -> OrganizationRecord | None:
+        """The record claiming ``crm_id`` in syncd's source (the keyed lookup), or None."""
+        ...
+
+    async def create(self, crm_id: str, name: str) -> OrganizationRecord:
+        """POST a record carrying ``crm_id``. Never retried once sent: OutcomeUnknownError
+        when unsure (look it up before creating it again)."""
+        ...
+
+    async def rename(self, genesys_id: str, name: str) -> OrganizationRecord | None:
+        """Give the record ``name`` (a read, then one PUT when it differs); None when it
+        already had it."""
+        ...
+
+
 class ContactsApi(Protocol):
     @property
     def metrics(self) -> ApiMetrics:
@@ -74,6 +115,13 @@ class ContactsApi(Protocol):
         """Whether the full listing covers every contact that could claim an externalId
         (False when it is limited to ``[genesys] division_id``: then a new row is looked up
         before it is created, since a contact of another division may claim it)."""
+        ...
+
+    @property
+    def organizations(self) -> OrganizationsApi | None:
+        """Organization records (externalcontacts), or None: the profile embeds a contact's
+        organization (reference). With records, a contact read back or sent carries the
+        CRM's organization id and no name (the name is the record's)."""
         ...
 
     def representation_problem(self, contact: Contact) -> str | None:

@@ -32,12 +32,19 @@ from syncd.errors import (
     ContactMergedError,
     OutcomeUnknownError,
 )
-from syncd.genesys.api import BulkContactsApi, BulkItemResult, ContactsApi, Page
+from syncd.genesys.api import (
+    BulkContactsApi,
+    BulkItemResult,
+    ContactsApi,
+    OrganizationsApi,
+    Page,
+)
 from syncd.genesys.auth import TokenCache, TokenSource
 from syncd.genesys.bulk import BulkRunner, one_by_one
 from syncd.genesys.metrics import ClientMetrics
-from syncd.genesys.network import require_safe_url
-from syncd.genesys.pipeline import RequestPipeline, json_body, parse_answer
+from syncd.genesys.network import open_http, require_safe_url
+from syncd.genesys.organizations import OrganizationCalls
+from syncd.genesys.pipeline import RequestPipeline, parse_answer, parse_created
 from syncd.genesys.profiles import (
     BulkProfile,
     Profile,
@@ -47,6 +54,7 @@ from syncd.genesys.profiles import (
     get_profile,
 )
 from syncd.genesys.profiles._shape import array, obj
+from syncd.genesys.profiles.externalcontacts_orgs import OrganizationRequests
 from syncd.genesys.responses import correlation_id
 from syncd.genesys.retry import RetryPolicy
 from syncd.genesys.source_setup import SourceSetup
@@ -57,8 +65,6 @@ from syncd.model import Contact, RemoteContact, WriteResult
 __all__ = ["ConnectionCheck", "GenesysClient", "RetryPolicy", "TokenCache", "require_safe_url"]
 
 log = get_logger("syncd.genesys")
-
-USER_AGENT = "syncd/0.1 (+genesys-contacts-sync)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +143,11 @@ class GenesysClient:
             else None
         )
         self._bulk_batch_size = bulk_batch_size
+        self._organizations = (
+            OrganizationCalls(profile, self._pipeline.call, self._ready)
+            if isinstance(profile, OrganizationRequests)
+            else None
+        )
 
     @classmethod
     def from_settings(
@@ -167,19 +178,7 @@ class GenesysClient:
         pacing_defaults: dict[str, Any] = {
             "use_rate_limit_headers": getattr(profile, "rate_limit_headers", True)
         }
-        connect = settings.connect_timeout.total_seconds()
-        read = settings.read_timeout.total_seconds()
-        http = httpx.AsyncClient(
-            transport=transport,
-            timeout=httpx.Timeout(connect=connect, read=read, write=read, pool=connect),
-            limits=httpx.Limits(
-                max_connections=settings.max_in_flight + 2,
-                max_keepalive_connections=settings.max_in_flight,
-            ),
-            verify=True,
-            follow_redirects=False,
-            headers={"User-Agent": USER_AGENT},
-        )
+        http = open_http(settings, transport)
         return cls(
             api_url=api_url,
             login_url=login_url,
@@ -301,18 +300,10 @@ class GenesysClient:
         spec = self._profile.create_request(contact)
         response = await self._pipeline.call(spec)
         try:
-            remote = self._profile.parse_contact(json_body(response))
-        except ApiProtocolError as exc:
-            # Created (2xx) but we cannot tell which id it got: the engine must look it up.
+            remote = parse_created(spec, response, self._profile.parse_contact, "contact")
+        except OutcomeUnknownError:
             self.metrics.outcome_unknown += 1
-            raise OutcomeUnknownError(
-                f"POST {spec.route} -> {response.status_code} but the answer is unreadable "
-                f"({exc.message}); look the contact up before creating it again",
-                status=response.status_code,
-                correlation_id=correlation_id(response),
-                method=spec.method,
-                route=spec.route,
-            ) from exc
+            raise
         return WriteResult(
             remote.genesys_id, remote, response.status_code, correlation_id(response)
         )
@@ -366,6 +357,10 @@ class GenesysClient:
     @property
     def scans_every_contact(self) -> bool:
         return getattr(self._profile, "division_id", None) is None
+
+    @property
+    def organizations(self) -> OrganizationsApi | None:
+        return self._organizations
 
     def representation_problem(self, contact: Contact) -> str | None:
         check = getattr(self._profile, "representation_problem", None)

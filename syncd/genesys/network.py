@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import socket
 import ssl
+from typing import TYPE_CHECKING
 
 import httpx
 
 from syncd.config import unsafe_url_problem
 from syncd.errors import ConfigError
 
-__all__ = ["describe", "request_url", "require_safe_url"]
+if TYPE_CHECKING:
+    from syncd.config import GenesysSettings
+
+__all__ = ["describe", "open_http", "request_url", "require_safe_url"]
+
+USER_AGENT = "syncd/0.1 (+genesys-contacts-sync)"
 
 # OpenSSL's words for "the other side answered, but not in TLS": a plain-HTTP server.
 _NOT_TLS = ("wrong_version_number", "wrong version number", "record layer failure", "http request")
@@ -91,3 +97,23 @@ def require_safe_url(url: str, what: str) -> str:
     if problem is not None:
         raise ConfigError(f"genesys.{what}: {problem}")
     return url.rstrip("/")
+
+
+def open_http(
+    settings: GenesysSettings, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    """The client's connection pool: the configured timeouts, one connection per request
+    in flight (plus two), certificates verified, redirects never followed."""
+    connect = settings.connect_timeout.total_seconds()
+    read = settings.read_timeout.total_seconds()
+    return httpx.AsyncClient(
+        transport=transport,
+        timeout=httpx.Timeout(connect=connect, read=read, write=read, pool=connect),
+        limits=httpx.Limits(
+            max_connections=settings.max_in_flight + 2,
+            max_keepalive_connections=settings.max_in_flight,
+        ),
+        verify=True,
+        follow_redirects=False,
+        headers={"User-Agent": USER_AGENT},
+    )

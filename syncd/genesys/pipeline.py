@@ -247,6 +247,25 @@ def parse_answer(spec: RequestSpec, response: httpx.Response, parse: Callable[[A
         raise
 
 
+def parse_created(
+    spec: RequestSpec, response: httpx.Response, parse: Callable[[Any], T], what: str
+) -> T:
+    """``parse`` the answer of a create; a 2xx whose body cannot be read leaves the outcome
+    unknown (created, but which id it got cannot be told): OutcomeUnknownError, so that the
+    caller looks the ``what`` up before creating it again."""
+    try:
+        return parse(json_body(response))
+    except ApiProtocolError as exc:
+        raise OutcomeUnknownError(
+            f"POST {spec.route} -> {response.status_code} but the answer is unreadable "
+            f"({exc.message}); look the {what} up before creating it again",
+            status=response.status_code,
+            correlation_id=correlation_id(response),
+            method=spec.method,
+            route=spec.route,
+        ) from exc
+
+
 def json_body(response: httpx.Response) -> Any:
     try:
         return response.json()

@@ -18,6 +18,7 @@ __all__ = [
     "migrate",
     "mirror",
     "open_database",
+    "organizations",
     "reports",
     "requests",
     "retention",

@@ -4,7 +4,9 @@ A remote write first appends its row with ``outcome='pending'`` (the intent, com
 the call), then fills in the outcome once, after the call (invariant 2). A row still
 ``pending`` after a run is an intent whose outcome is unknown; the next run resolves it.
 
-Ops: create, update, drift, delete, recreate, adopt, reject, orphan, duplicate.
+Ops: create, update, delete, adopt, relink, drift, recreate, orphan, duplicate, reject,
+resolve; and, for organization records (``external_id`` is then the CRM's organization
+id), org_create, org_link, org_rename.
 Outcomes: pending, ok, failed, rejected, held, reported.
 """
 
@@ -35,6 +37,9 @@ OPS = (
     "duplicate",
     "reject",
     "resolve",
+    "org_create",
+    "org_link",
+    "org_rename",
 )
 OUTCOMES = (
     "pending",
@@ -133,8 +138,9 @@ def note(conn: Connection, row_id: int, *, error: str) -> None:
     conn.execute(sa.update(ledger).where(ledger.c.id == row_id).values(error=error[:2000]))
 
 
-def latest_pending(conn: Connection, external_id: str) -> Row | None:
-    """The newest unsettled intent of an externalId (``ix_ledger_external_id_at``)."""
+def latest_pending(conn: Connection, external_id: str, op: str | None = None) -> Row | None:
+    """The newest unsettled intent of an externalId (``ix_ledger_external_id_at``), of
+    ``op`` only when given (an organization's id may equal a contact's)."""
     q = (
         sa.select(ledger)
         .where(ledger.c.external_id == external_id)
@@ -142,6 +148,8 @@ def latest_pending(conn: Connection, external_id: str) -> Row | None:
         .order_by(ledger.c.at.desc(), ledger.c.id.desc())
         .limit(1)
     )
+    if op is not None:
+        q = q.where(ledger.c.op == op)
     row = conn.execute(q).first()
     if row is None:
         return None

@@ -225,6 +225,23 @@ leases = sa.Table(
     sa.Column("expires_at", UTCDateTime),
 )
 
+# One row per CRM organization id that syncd linked to a Genesys ExternalOrganization record
+# (externalcontacts): ``name`` is the name the record was last given or seen with. A create
+# whose answer was lost is ``pending_create`` (no ``genesys_id``) until a lookup settles it.
+organization_links = sa.Table(
+    "organization_links",
+    metadata,
+    sa.Column("organization_id", ExternalId, primary_key=True),
+    sa.Column("genesys_id", sa.String(255), unique=True),
+    sa.Column("name", sa.Text),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("origin", sa.String(16), nullable=False),
+    sa.Column("intent_at", UTCDateTime),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint("state IN ('synced', 'pending_create')", name="state"),
+    sa.CheckConstraint("origin IN ('created', 'found')", name="origin"),
+)
+
 # What the last full reconcile listed from Genesys, streamed page by page (never a dict in RAM).
 remote_snapshot = sa.Table(
     "remote_snapshot",

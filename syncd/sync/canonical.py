@@ -18,7 +18,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import phonenumbers
@@ -223,6 +223,26 @@ def normalize_remote(contact: Contact, *, default_region: str = "US") -> Contact
         phone_numbers=_order_phones(phones),
         organization=Organization(id=org_id, name=org_name) if (org_id or org_name) else None,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ContentRules:
+    """How one deployment puts contacts in canonical form, on both sides of the diff."""
+
+    default_region: str = "US"
+    # Organizations are records (externalcontacts): a contact holds the organization's id
+    # only. Its name is the record's, so a rename in the CRM is one write to the record and
+    # changes no contact's content (see syncd.sync.organizations).
+    organizations_as_records: bool = False
+
+    def referencing(self, contact: Contact) -> Contact:
+        """``contact`` as the diff compares it under these rules."""
+        org = contact.organization
+        if not self.organizations_as_records or org is None or org.name is None:
+            return contact
+        if org.id is None:  # nothing to reference by: the profile says why (a rejection)
+            return contact
+        return replace(contact, organization=Organization(id=org.id))
 
 
 def content_hash(content: Mapping[str, Any] | Contact) -> str:

@@ -28,6 +28,22 @@ class Stop(Protocol):
     def is_set(self) -> bool: ...
 
 
+class Progress(Protocol):
+    """Where a run reports its phases and rows done (the CLI's progress bar)."""
+
+    def phase(self, name: str, total: int | None) -> None: ...
+
+    def advance(self, n: int) -> None: ...
+
+
+class NoProgress:
+    def phase(self, name: str, total: int | None) -> None:
+        pass
+
+    def advance(self, n: int) -> None:
+        pass
+
+
 class AnyStop:
     """Stop when any of the given events is set (the daemon's stop, a lost lease)."""
 

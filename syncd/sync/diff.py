@@ -29,6 +29,9 @@ class Wanted:
 
     contact: Contact
     hash: str
+    # What the CRM calls the contact's organization, when organizations are records and so
+    # the name is not part of the contact (ContentRules.organizations_as_records).
+    organization_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

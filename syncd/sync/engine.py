@@ -17,9 +17,9 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from syncd.errors import ApiAuthError, ApiError, DatabaseError
 from syncd.exit_codes import ExitCode
@@ -30,7 +30,7 @@ from syncd.store.db import Database
 from syncd.store.snapshot import Snapshot
 from syncd.sync import guards
 from syncd.sync.bulk import BulkWriter, bulk_api
-from syncd.sync.context import AnyStop, PlanEntry, Stop, WriteContext
+from syncd.sync.context import AnyStop, NoProgress, PlanEntry, Progress, Stop, WriteContext
 from syncd.sync.diff import Absent, RemoteView
 from syncd.sync.executor import Executor
 from syncd.sync.local import LocalDecisions
@@ -42,6 +42,7 @@ from syncd.sync.observe import (
     observe_targets,
 )
 from syncd.sync.options import EngineOptions
+from syncd.sync.organizations import OrganizationStage, organization_stage
 from syncd.sync.outcomes import Hooks, IntentProtocol
 from syncd.sync.plan import Item, load_items, observe_snapshot, remote_from_snapshot
 from syncd.sync.resolve import Resolver, plan_pending
@@ -92,20 +93,6 @@ class RunReport:
         return ExitCode.PARTIAL
 
 
-class Progress(Protocol):
-    def phase(self, name: str, total: int | None) -> None: ...
-
-    def advance(self, n: int) -> None: ...
-
-
-class _NoProgress:
-    def phase(self, name: str, total: int | None) -> None:
-        pass
-
-    def advance(self, n: int) -> None:
-        pass
-
-
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -125,9 +112,12 @@ class Engine:
         on_plan: Callable[[PlanEntry], None] | None = None,
         instance_id: str | None = None,
     ) -> None:
+        if api.organizations is not None:  # contacts then reference records by id only
+            options = replace(options, organizations_as_records=True)
         self.db, self.api, self.options = db, api, options
+        self._organizations: OrganizationStage | None = None
         self.hooks, self.clock = hooks, clock
-        self.progress = progress or _NoProgress()
+        self.progress = progress or NoProgress()
         self.on_plan = on_plan
         self.instance_id = instance_id
 
@@ -226,7 +216,14 @@ class Engine:
         api = None if spec.dry_run else bulk_api(self.api)
         bulk = BulkWriter(ctx, intents, api, single) if api is not None else None
         return Executor(
-            ctx, self.api, verdict, local, single, bulk=bulk, ignore_backoff=spec.kind == "targeted"
+            ctx,
+            self.api,
+            verdict,
+            local,
+            single,
+            bulk=bulk,
+            ignore_backoff=spec.kind == "targeted",
+            organizations=self._organizations,
         )
 
     async def _work(
@@ -234,6 +231,15 @@ class Engine:
     ) -> Executor:
         resolved: list[tuple[str, RemoteView]] = []
         resolver: Resolver | None = None
+        self._organizations = organization_stage(
+            self.db,
+            self.api,
+            self.options,
+            report.run_id,
+            self.clock,
+            began_at=began_at,
+            dry_run=spec.dry_run,
+        )
         # A full reconcile settles pending creates by its listing, when the listing can prove.
         by_listing = spec.kind == "full" and self.api.listing_proves_absence
         if spec.dry_run:
@@ -256,6 +262,8 @@ class Engine:
         if spec.kind == "full":
             executor = self._executor(spec, report, halt, self._verdict(spec))
             await self._redo(executor, resolved)
+            if self._organizations is not None:  # so that the listing reads every reference
+                await self._organizations.settle_all()
             with listing_snapshot(self.db, dry_run=spec.dry_run) as snapshot:
                 if resolver is not None and by_listing:
                     self.progress.phase("waiting for earlier writes to land", None)
@@ -275,7 +283,7 @@ class Engine:
                 self.options,
                 [e for e in spec.external_ids if e.strip() not in redone],
             )
-            also = load_items(self.db, sorted(redone & wanted), self.options.default_region)
+            also = load_items(self.db, sorted(redone & wanted), self.options.content_rules)
             planned = sum(
                 1
                 for i in (*items, *also)
@@ -292,34 +300,20 @@ class Engine:
         return executor
 
     def _verdict(self, spec: RunSpec, targeted: int = 0) -> guards.Verdict:
-        with self.db.read() as conn:
-            if spec.kind == "full":
-                planned = links.count_linked_without_live_mirror(conn)
-            elif spec.kind == "targeted":
-                planned = targeted
-            else:
-                planned = changes.count_change_deletes(conn) + links.count_in_state(conn, "held")
-            if planned == 0:
-                return guards.ALLOWED
-            linked = links.count_linked(conn)
-            live = changes.live_mirror_exists(conn)
-        verdict = guards.check_deletes(
-            planned,
-            linked,
-            live_mirror=live,
-            limits=self.options.limits,
+        return guards.run_verdict(
+            self.db,
+            spec.kind,
+            self.options.limits,
             allow_mass_delete=spec.allow_mass_delete,
+            targeted=targeted,
         )
-        if not verdict.allowed:
-            log.warning("sync.guard.held", planned=planned, linked=linked, reason=verdict.reason)
-        return verdict
 
     async def _redo(self, executor: Executor, resolved: Sequence[tuple[str, RemoteView]]) -> None:
         """Diff the externalIds whose pending intents were just resolved."""
         if not resolved:
             return
         views = dict(resolved)
-        items = load_items(self.db, list(views), self.options.default_region)
+        items = load_items(self.db, list(views), self.options.content_rules)
         for item in items:
             item.view = views[item.external_id]
         await executor.execute(items)
@@ -338,7 +332,7 @@ class Engine:
             ids: dict[str, list[int]] = {}
             for change in batch:
                 ids.setdefault(change.external_id, []).append(change.id)
-            items = load_items(self.db, list(ids), self.options.default_region)
+            items = load_items(self.db, list(ids), self.options.content_rules)
             for item in items:
                 item.change_ids = ids[item.external_id]
             await executor.execute(await self._observe_listed_unlinked(items))
@@ -376,7 +370,7 @@ class Engine:
                 return
             after = keys[-1]
             items = load_items(
-                self.db, keys, self.options.default_region, with_changes=snapshot is not None
+                self.db, keys, self.options.content_rules, with_changes=snapshot is not None
             )
             if snapshot is not None:
                 observe_snapshot(self.db, snapshot, items)

@@ -18,10 +18,12 @@ from typing import Protocol
 
 from syncd.genesys.api import ContactsApi
 from syncd.store.ledger import Entry
+from syncd.store.links import Link
 from syncd.sync import diff as d
 from syncd.sync.context import PlanEntry, Stop, WriteContext
 from syncd.sync.guards import Verdict
 from syncd.sync.local import LocalDecisions
+from syncd.sync.organizations import OrganizationStage, wanted_organizations
 from syncd.sync.outcomes import Hooks
 from syncd.sync.plan import Decided, Item
 from syncd.sync.single import SingleWriter
@@ -51,10 +53,12 @@ class Executor:
         *,
         bulk: BulkPlanner | None = None,
         ignore_backoff: bool = False,
+        organizations: OrganizationStage | None = None,
     ) -> None:
         self.ctx, self.api, self.verdict = ctx, api, verdict
         self.local, self.single, self.bulk = local, single, bulk
         self.ignore_backoff = ignore_backoff
+        self.organizations = organizations
 
     @property
     def aborted(self) -> str | None:
@@ -75,6 +79,8 @@ class Executor:
 
     async def execute(self, items: Sequence[Item]) -> None:
         """Decide and apply one batch; returns when every started write has its outcome."""
+        if self.organizations is not None:  # the records first: contacts reference them
+            await self.organizations.settle(wanted_organizations(items))
         now = self.ctx.clock()
         local: list[Decided] = []
         reports: list[Entry] = []
@@ -84,6 +90,8 @@ class Executor:
                 item.desired, item.link, item.view, now=now, ignore_backoff=self.ignore_backoff
             )
             decision = self._representable(item, decision)
+            if self._waits_for_organization(item, decision.action):
+                continue
             is_write = isinstance(decision.action, d.WRITES)
             if isinstance(decision.action, d.Delete) and not self.verdict.allowed:
                 is_write = False
@@ -98,6 +106,21 @@ class Executor:
 
     def _single(self, item: Item, action: d.Action) -> Awaitable[None]:
         return self.ctx.in_flight(1, lambda: self.single.write(item, action))
+
+    def _waits_for_organization(self, item: Item, action: d.Action) -> bool:
+        """A write of a contact whose organization has no record yet is not sent (Genesys
+        would answer 400): the row backs off, saying why, and is retried."""
+        org = getattr(action, "contact", None)
+        org = org.organization if org is not None else None
+        if self.organizations is None or org is None or org.id is None:
+            return False
+        if not isinstance(action, d.WRITES) or isinstance(action, d.Delete):
+            return False
+        error = self.organizations.pending(org.id)
+        if error is None:
+            return False
+        self.single.intents.back_off(item, error, item.link or Link(item.external_id, "failed"))
+        return True
 
     def _representable(self, item: Item, decision: d.Decision) -> d.Decision:
         """A contact the wire profile cannot express (two WORK phones for externalcontacts'

@@ -10,6 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from syncd.logs import get_logger
+from syncd.store import changes, links
+from syncd.store.db import Database
+
+log = get_logger("syncd.sync")
+
 
 @dataclass(frozen=True, slots=True)
 class DeleteLimits:
@@ -57,3 +63,33 @@ def check_deletes(
             f"sync.max_delete_percent ({limits.max_percent:g}%)",
         )
     return ALLOWED
+
+
+def run_verdict(
+    db: Database,
+    kind: str,
+    limits: DeleteLimits,
+    *,
+    allow_mass_delete: bool = False,
+    targeted: int = 0,
+) -> Verdict:
+    """A run's verdict: its planned deletes counted in SQL (a full run: links without a
+    live mirror row; a targeted run: ``targeted``; incremental: the change log's deletes
+    and the held rows)."""
+    with db.read() as conn:
+        if kind == "full":
+            planned = links.count_linked_without_live_mirror(conn)
+        elif kind == "targeted":
+            planned = targeted
+        else:
+            planned = changes.count_change_deletes(conn) + links.count_in_state(conn, "held")
+        if planned == 0:
+            return ALLOWED
+        linked = links.count_linked(conn)
+        live = changes.live_mirror_exists(conn)
+    verdict = check_deletes(
+        planned, linked, live_mirror=live, limits=limits, allow_mass_delete=allow_mass_delete
+    )
+    if not verdict.allowed:
+        log.warning("sync.guard.held", planned=planned, linked=linked, reason=verdict.reason)
+    return verdict

@@ -79,7 +79,7 @@ async def list_into(
         page = await api.list_page(token, options.page_size)
         kept = [rc for rc in page.contacts if rc.curated or rc.contact.external_id]
         not_curated += len(page.contacts) - len(kept)
-        snapshot.add_page(run_id or 0, [snapshot_row(rc, options.default_region) for rc in kept])
+        snapshot.add_page(run_id or 0, [snapshot_row(rc, options.content_rules) for rc in kept])
         on_page(len(page.contacts))
         if page.total is not None:
             totals.add(page.total)
@@ -174,7 +174,7 @@ async def observe_listed_unlinked(
             unobserved.add(item.external_id)
             log.warning("sync.lookup.failed", external_id=item.external_id, error=str(exc))
             return
-        others = tuple(canonical_remote(rc, options.default_region) for rc in found)
+        others = tuple(canonical_remote(rc, options.content_rules) for rc in found)
         item.view = RemoteView(observed=True, others=others)
 
     await _bounded(options.max_in_flight, [look(i) for i in hinted])
@@ -188,8 +188,8 @@ async def observe_targets(
     gone; the writer then tells which), search
     by externalId for unlinked ones. A target that cannot be observed stays unobserved."""
     unique = list(dict.fromkeys(e.strip() for e in external_ids if e.strip()))
-    items = load_items(db, unique, options.default_region)
-    region = options.default_region
+    items = load_items(db, unique, options.content_rules)
+    rules = options.content_rules
 
     async def observe(item: Item) -> None:
         gid = item.link.genesys_id if item.link else None
@@ -200,10 +200,10 @@ async def observe_targets(
                 except ApiNotFoundError:  # deleted, or merged into another (ContactMergedError)
                     item.view = RemoteView(observed=True, confirmed_missing=True)
                 else:
-                    item.view = RemoteView(observed=True, linked=canonical_remote(found, region))
+                    item.view = RemoteView(observed=True, linked=canonical_remote(found, rules))
                 return
             hits = _unclaimed(db, await api.find_by_external_id(item.external_id))
-            others = tuple(canonical_remote(h, region) for h in hits)
+            others = tuple(canonical_remote(h, rules) for h in hits)
             item.view = RemoteView(observed=True, others=others)
         except ApiError as exc:
             log.warning(

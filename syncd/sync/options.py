@@ -19,9 +19,11 @@ from typing import Any
 
 from syncd.config import Settings, parse_duration
 from syncd.errors import ConfigError
+from syncd.sync.canonical import ContentRules
 from syncd.sync.guards import DeleteLimits
 
 ENV_PREFIX = "SYNCD_ENGINE_"
+_NOT_FROM_ENV = ("default_region", "limits", "max_in_flight", "organizations_as_records")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,8 @@ class EngineOptions:
     # ``sync_lease_ttl`` for it; renewed every ``sync_lease_renew`` (well inside the TTL).
     sync_lease_ttl: timedelta = timedelta(seconds=20)
     sync_lease_renew: timedelta = timedelta(seconds=5)
+    # Set by the engine from the client (ContactsApi.organizations), never configured.
+    organizations_as_records: bool = False
 
     @classmethod
     def from_settings(
@@ -73,7 +77,7 @@ class EngineOptions:
         for f in fields(self):
             name = ENV_PREFIX + f.name.upper()
             raw = env.get(name)
-            if raw is None or f.name in ("default_region", "limits", "max_in_flight"):
+            if raw is None or f.name in _NOT_FROM_ENV:
                 continue
             current = getattr(self, f.name)
             try:
@@ -98,6 +102,10 @@ class EngineOptions:
         if problems:
             raise ConfigError(problems, source="the SYNCD_ENGINE_* environment")
         return merged
+
+    @property
+    def content_rules(self) -> ContentRules:
+        return ContentRules(self.default_region, self.organizations_as_records)
 
     def backoff(self, attempts: int) -> timedelta:
         seconds = self.backoff_base.total_seconds() * 2 ** max(0, attempts - 1)

@@ -18,7 +18,14 @@ from syncd.store import changes, links
 from syncd.store.db import Database
 from syncd.store.links import Link
 from syncd.store.snapshot import Snapshot, SnapshotRow
-from syncd.sync.canonical import RawContact, RejectedRow, content_hash, normalize, normalize_remote
+from syncd.sync.canonical import (
+    ContentRules,
+    RawContact,
+    RejectedRow,
+    content_hash,
+    normalize,
+    normalize_remote,
+)
 from syncd.sync.diff import (
     NOT_OBSERVED,
     Absent,
@@ -76,7 +83,7 @@ def _phones(text: str | None, reasons: list[str]) -> tuple[tuple[str, str], ...]
     return tuple(out)
 
 
-def desired_from_row(row: changes.MirrorRow | None, default_region: str) -> Desired:
+def desired_from_row(row: changes.MirrorRow | None, rules: ContentRules) -> Desired:
     """The desired state for a mirror row (``None``: the row is gone)."""
     if row is None:
         return Absent(tombstoned=False)
@@ -93,12 +100,16 @@ def desired_from_row(row: changes.MirrorRow | None, default_region: str) -> Desi
         organization_name=_text("organizationName", row.organization_name, reasons),
     )
     try:
-        contact = normalize(raw, default_region=default_region)
+        contact = normalize(raw, default_region=rules.default_region)
     except RejectedRow as exc:
         reasons.extend(exc.reasons)
     if reasons:
         return Invalid(tuple(reasons), raw_hash(row))
-    return Wanted(contact, content_hash(contact))
+    org_name = contact.organization.name if contact.organization else None
+    contact = rules.referencing(contact)
+    if contact.organization is None or contact.organization.name is not None:
+        org_name = None  # the name is the contact's own (organizations embedded)
+    return Wanted(contact, content_hash(contact), org_name)
 
 
 def raw_hash(row: changes.MirrorRow) -> str:
@@ -115,13 +126,13 @@ def raw_hash(row: changes.MirrorRow) -> str:
     return "raw:" + hashlib.sha256(blob.encode("utf-8")).hexdigest()[:60]
 
 
-def canonical_remote(rc: RemoteContact, default_region: str) -> Remote:
-    contact = normalize_remote(rc.contact, default_region=default_region)
+def canonical_remote(rc: RemoteContact, rules: ContentRules) -> Remote:
+    contact = rules.referencing(normalize_remote(rc.contact, default_region=rules.default_region))
     return Remote(rc.genesys_id, contact, content_hash(contact), rc.outside_division)
 
 
-def snapshot_row(rc: RemoteContact, default_region: str) -> SnapshotRow:
-    remote = canonical_remote(rc, default_region)
+def snapshot_row(rc: RemoteContact, rules: ContentRules) -> SnapshotRow:
+    remote = canonical_remote(rc, rules)
     return SnapshotRow(
         remote.genesys_id,
         remote.contact.external_id or None,
@@ -136,7 +147,7 @@ def remote_from_snapshot(row: SnapshotRow) -> Remote:
 
 
 def load_items(
-    db: Database, external_ids: Sequence[str], default_region: str, *, with_changes: bool = False
+    db: Database, external_ids: Sequence[str], rules: ContentRules, *, with_changes: bool = False
 ) -> list[Item]:
     """Desired state and link for each externalId (remote not observed).
 
@@ -151,7 +162,7 @@ def load_items(
     return [
         Item(
             ext,
-            desired_from_row(rows.get(ext), default_region),
+            desired_from_row(rows.get(ext), rules),
             found.get(ext),
             change_ids=pending.get(ext, []),
         )

@@ -236,7 +236,7 @@ class Resolver:
         with self.db.read() as conn:
             claimed = links.links_by_genesys_id(conn, [r.genesys_id for r in ordered])
         return [
-            canonical_remote(r, self.options.default_region)
+            canonical_remote(r, self.options.content_rules)
             for r in ordered
             if r.genesys_id not in claimed or claimed[r.genesys_id].external_id == external_id
         ]
@@ -351,7 +351,7 @@ class Resolver:
                     error="the contact was deleted in Genesys",
                 )
             return ext, RemoteView(observed=True, linked=None, confirmed_missing=True)
-        remote = canonical_remote(found, self.options.default_region)
+        remote = canonical_remote(found, self.options.content_rules)
         content = remote.contact.content()
         wanted = (intent.fields or {}) if intent else {}
         applied = bool(wanted) and all(content.get(f) == v[1] for f, v in wanted.items())
@@ -387,5 +387,5 @@ class Resolver:
             return None
         with self.db.write() as conn:
             settle(conn, intent, "failed", link.evolve(state="synced"), error=_NOT_APPLIED)
-        remote = canonical_remote(found, self.options.default_region)
+        remote = canonical_remote(found, self.options.content_rules)
         return ext, RemoteView(observed=True, linked=remote)

@@ -20,8 +20,8 @@ from syncd.config import Settings
 from syncd.genesys.api import ContactsApi
 from syncd.store import leases
 from syncd.store.db import Database
-from syncd.sync.context import AnyStop
-from syncd.sync.engine import Engine, Progress, RunReport, RunSpec
+from syncd.sync.context import AnyStop, Progress
+from syncd.sync.engine import Engine, RunReport, RunSpec
 from syncd.sync.executor import Hooks, PlanEntry, Stop
 from syncd.sync.options import EngineOptions
 from syncd.sync.seam import RunOutcome, RunRequest

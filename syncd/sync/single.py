@@ -98,7 +98,7 @@ class SingleWriter:
                 )
                 self.intents.back_off(item, conflict, item.link or Link(item.external_id, "failed"))
                 return
-            remote = canonical_remote(found, self.ctx.options.default_region)
+            remote = canonical_remote(found, self.ctx.options.content_rules)
             changes = changed_fields(remote.contact, contact)
             await self._adopt(item, d.Adopt(remote, contact, changes), merged_from=genesys_id)
             return
@@ -197,7 +197,7 @@ class SingleWriter:
             except ApiNotFoundError:
                 pass
             else:
-                remote = canonical_remote(found, self.ctx.options.default_region)
+                remote = canonical_remote(found, self.ctx.options.content_rules)
                 view = replace(item.view, observed=True, linked=remote)
                 again = replace(item, view=view)
                 decision = d.diff(

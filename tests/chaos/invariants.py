@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,9 +16,10 @@ import sqlalchemy as sa
 
 from syncd.genesys.profiles import get_profile
 from syncd.genesys.profiles.externalcontacts import ExternalContactsProfile
-from syncd.store import changes
+from syncd.store import changes, organizations
 from syncd.store.db import Database
 from syncd.store.schema import contact_links, crm_contacts, ledger, mirror_changes
+from syncd.sync.canonical import ContentRules
 from syncd.sync.diff import Remote, Wanted
 from syncd.sync.plan import canonical_remote, desired_from_row
 
@@ -44,6 +45,15 @@ class Observed:
     writes: list[dict[str, Any]]
     requests: list[dict[str, Any]]
     profile: str = "reference"  # the wire profile the contacts are stored in
+    # externalcontacts: syncd's organization links (CRM id -> record id), what the live
+    # mirror calls each organization, and the emulator's organization records.
+    organization_links: dict[str, str] = field(default_factory=dict)
+    organization_names: dict[str, str | None] = field(default_factory=dict)
+    organizations: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def rules(self) -> ContentRules:
+        return ContentRules(REGION, organizations_as_records=self.profile == "externalcontacts")
 
 
 def observe(db: Database, emulator: Any) -> Observed:
@@ -57,9 +67,17 @@ def observe(db: Database, emulator: Any) -> Observed:
         pending = int(
             conn.execute(sa.select(sa.func.count()).select_from(mirror_changes)).scalar_one()
         )
+        org_links = {
+            org_id: link.genesys_id
+            for org_id, link in organizations.all_links(conn).items()
+            if link.state == "synced" and link.genesys_id
+        }
+        org_names = organizations.wanted_names(conn)
+    profile = emulator.config.profile
+    rules = ContentRules(REGION, organizations_as_records=profile == "externalcontacts")
     mirror: dict[str, Wanted] = {}
     for ext, row in rows.items():
-        desired = desired_from_row(row, REGION)
+        desired = desired_from_row(row, rules)
         if isinstance(desired, Wanted):
             mirror[ext] = desired
     return Observed(
@@ -71,29 +89,37 @@ def observe(db: Database, emulator: Any) -> Observed:
         contacts=emulator.contacts(),
         writes=emulator.writes(),
         requests=emulator.requests(),
-        profile=emulator.config.profile,
+        profile=profile,
+        organization_links=org_links,
+        organization_names=org_names,
+        organizations=emulator.organizations() if profile == "externalcontacts" else [],
     )
 
 
-def remote_view(contacts: Iterable[dict[str, Any]], profile_name: str) -> list[Remote]:
+def remote_view(contacts: Iterable[dict[str, Any]], obs: Observed) -> list[Remote]:
     """The emulator's store in canonical form (as the engine reads a listing). In the
     externalcontacts profile the externalId is the entry of syncd's ExternalSource: the
-    source most entries name (syncd's is the only one these tests create)."""
+    source most entries name (syncd's is the only one these tests create); organization
+    references read back through syncd's organization links."""
     docs = list(contacts)
-    profile = get_profile(profile_name)
+    profile = get_profile(obs.profile)
     if isinstance(profile, ExternalContactsProfile):
-        sources = Counter(
-            str(item["externalSource"]["id"])
-            for doc in docs
-            for item in doc.get("externalIds") or ()
-        )
-        profile.bind_source(sources.most_common(1)[0][0] if sources else "none")
-    return [canonical_remote(profile.parse_contact(doc), REGION) for doc in docs]
+        profile.bind_source(_our_source(docs))
+        for org_id, genesys_id in obs.organization_links.items():
+            profile.organizations.bind(org_id, genesys_id)
+    return [canonical_remote(profile.parse_contact(doc), obs.rules) for doc in docs]
+
+
+def _our_source(docs: Iterable[dict[str, Any]]) -> str:
+    sources = Counter(
+        str(item["externalSource"]["id"]) for doc in docs for item in doc.get("externalIds") or ()
+    )
+    return sources.most_common(1)[0][0] if sources else "none"
 
 
 def external_ids(obs: Observed) -> list[str]:
     """The externalId of each stored contact that has one (syncd's source), in store order."""
-    ids = [r.contact.external_id for r in remote_view(obs.contacts, obs.profile)]
+    ids = [r.contact.external_id for r in remote_view(obs.contacts, obs)]
     return [ext for ext in ids if ext]
 
 
@@ -133,7 +159,7 @@ def genesys_equals_mirror(obs: Observed, foreign: dict[str, dict[str, Any]]) -> 
     """Genesys holds exactly the live mirror, compared in canonical form (invariant 5's form)."""
     ours = [c for c in obs.contacts if c["id"] not in foreign]
     remote: dict[str, Remote] = {}
-    for r in remote_view(ours, obs.profile):
+    for r in remote_view(ours, obs):
         remote[r.contact.external_id] = r
     problems = []
     missing = sorted(set(obs.mirror) - set(remote))
@@ -159,7 +185,7 @@ def state_settled(obs: Observed, foreign: dict[str, dict[str, Any]]) -> list[str
     """Links, change log and ledger at rest: every link synced to what Genesys holds, nothing
     pending (invariant 2: every intent resolved), nothing rejected (all content is valid)."""
     problems = []
-    by_ext = {r.contact.external_id: r for r in remote_view(obs.contacts, obs.profile)}
+    by_ext = {r.contact.external_id: r for r in remote_view(obs.contacts, obs)}
     not_synced = sorted(e for e, link in obs.links.items() if link["state"] != "synced")
     if not_synced:
         states = Counter(obs.links[e]["state"] for e in not_synced)
@@ -308,6 +334,44 @@ def ledger_matches_writes(obs: Observed) -> list[str]:
     return problems
 
 
+def organizations_match(obs: Observed) -> list[str]:
+    """externalcontacts: one record per CRM organization (no duplicates), each organization
+    the live mirror names linked to the record that claims it, named as the CRM names it,
+    and created at most once."""
+    if obs.profile != "externalcontacts":
+        return []
+    source = _our_source(obs.contacts)
+    claims: dict[str, list[str]] = {}
+    for record in obs.organizations:
+        for item in record.get("externalIds") or ():
+            if str(item["externalSource"]["id"]) == source:
+                claims.setdefault(item["value"], []).append(record["id"])
+    problems = [
+        f"organization {org_id} has {len(ids)} records: {_some(ids)}"
+        for org_id, ids in sorted(claims.items())
+        if len(ids) > 1
+    ]
+    names = {record["id"]: record.get("name") for record in obs.organizations}
+    for org_id, name in sorted(obs.organization_names.items()):
+        genesys_id = obs.organization_links.get(org_id)
+        if genesys_id is None:
+            problems.append(f"organization {org_id} is named in the mirror but not linked")
+        elif genesys_id not in claims.get(org_id, ()):
+            problems.append(
+                f"organization {org_id} is linked to {genesys_id}, which does not claim it"
+            )
+        elif name and names.get(genesys_id) != name:
+            problems.append(
+                f"organization {org_id} is {names.get(genesys_id)!r} in Genesys, "
+                f"{name!r} in the CRM"
+            )
+    created = Counter(
+        r["external_id"] for r in obs.ledger if r["op"] == "org_create" and r["outcome"] == "ok"
+    )
+    problems += [f"organization {o} was created {n} times" for o, n in created.items() if n > 1]
+    return problems
+
+
 def summary(obs: Observed) -> dict[str, Any]:
     """Figures for the test's report."""
     return {
@@ -319,6 +383,7 @@ def summary(obs: Observed) -> dict[str, Any]:
         "lost_acks": sum(1 for r in obs.requests if r["status"] == 0),
         "api_requests": len(obs.requests),
         "5xx_answers": sum(1 for r in obs.requests if 500 <= r["status"] < 600),
+        "organization_records": len(obs.organizations),
     }
 
 
@@ -343,4 +408,5 @@ def check_all(
         *state_settled(obs, foreign),
         *no_churn(obs),
         *ledger_matches_writes(obs),
+        *organizations_match(obs),
     ]

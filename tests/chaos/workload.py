@@ -25,7 +25,11 @@ from syncd.store.schema import crm_contacts
 FIRST = ["Ada", "Grace", "Alan", "José", "Zoë", "Chloé", "Søren", "Mary", "Linus", "Ines"]
 LAST = ["Lovelace", "Hopper", "Turing", "García", "Nuñez", "Brontë", "Kierkegaard", "Curie"]
 AREAS = ["202", "312", "415", "617", "718"]
-ORGS = [("ORG-1", "Acme Corp"), ("ORG-2", "Globex"), ("ORG-3", "Initech"), None, None]
+# Enough organizations that some of their record creates (externalcontacts) meet the faults.
+ORGS = [
+    *((f"ORG-{n}", f"{name} {n}") for n, name in enumerate(["Acme", "Globex", "Initech"] * 12)),
+    *([None] * 18),
+]
 
 
 def external_id(i: int) -> str:

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from syncd.config import GenesysSettings
 from syncd.emulator import EmulatorConfig, ManualClock
+from syncd.emulator.profiles.externalcontacts_organizations import build_organization
 from syncd.errors import ApiValidationError
 from syncd.genesys.client import GenesysClient
 from syncd.genesys.profiles.externalcontacts import ExternalContactsProfile, FieldMapping
@@ -45,8 +46,9 @@ ADA = Contact(
         Phone("+4930123456", "HOME"),
         Phone("+15551230004", "OTHER"),
     ),
-    organization=Organization("org-1", "Analytical Engines"),
+    organization=Organization("org-1"),  # as the engine sends it: a reference to a record
 )
+ORG_RECORD = "org-record-1"  # the Genesys id of org-1's record, seeded by ec_rig
 
 
 def ec_settings(api_url: str, login_url: str, **overrides: Any) -> GenesysSettings:
@@ -82,6 +84,11 @@ async def ec_rig(
     else:
         clock = cast(ManualClock, state_of(app).clock)
     em = state_of(app)
+    if em.profile.organizations.get(ORG_RECORD) is None:  # a second rig on one app
+        now = em.now_iso()
+        content = {"name": "Analytical Engines", "division": em.profile.divisions.home}
+        record = build_organization(ORG_RECORD, content, created=now, modified=now)
+        em.profile.organizations.load([record])
     client = GenesysClient.from_settings(
         ec_settings(ASGI_BASE_URL + "/api/v2", ASGI_BASE_URL, **overrides),
         transport=asgi_transport(app),
@@ -89,6 +96,8 @@ async def ec_rig(
         sleep=clock.sleep,
         retry=retry or RetryPolicy.testing(),
     )
+    assert client.organizations is not None
+    client.organizations.directory.bind("org-1", ORG_RECORD)
     async with client:
         yield Rig(client, em, clock, clock)
 
@@ -112,7 +121,7 @@ async def test_create_get_round_trip_with_the_default_slots() -> None:
         assert raw["cellPhone"]["e164"] == "+15551230002"
         assert raw["homePhone"]["countryCode"] == "DE"
         assert raw["otherPhone"]["display"] == "+1 555-123-0004"
-        assert raw["externalOrganization"]["name"] == "Analytical Engines"
+        assert raw["externalOrganization"]["id"] == ORG_RECORD  # the record, by its id
         assert (await rig.client.get(created.genesys_id)).contact == ADA
 
 
@@ -298,7 +307,9 @@ async def test_patch_sends_field_paths_and_remove_for_cleared_fields(fake_time: 
     client = GenesysClient.from_settings(
         ec_settings(API, LOGIN), transport=server.transport(), retry=RetryPolicy.testing()
     )
-    new = Contact("crm-1", "Ada", None, None, (), Organization(None, "Org"))
+    new = Contact("crm-1", "Ada", None, None, (), Organization("org-1"))
+    assert client.organizations is not None
+    client.organizations.directory.bind("org-1", "g-org")
     async with client:
         result = await client.patch(
             "c-1", {"first_name": 1, "last_name": 1, "email": 1, "organization": 1}, contact=new
@@ -312,7 +323,7 @@ async def test_patch_sends_field_paths_and_remove_for_cleared_fields(fake_time: 
             {"field": "$.firstName", "value": "Ada", "action": "Update"},
             {"field": "$.lastName", "action": "Remove"},
             {"field": "$.workEmail", "action": "Remove"},
-            {"field": "$.externalOrganization", "value": {"name": "Org"}, "action": "Update"},
+            {"field": "$.externalOrganization", "value": {"id": "g-org"}, "action": "Update"},
         ]
     }
     assert not server.api_requests("GET")[1:]  # no read needed without phones

@@ -273,6 +273,11 @@ class EmulatorProcess:
         result: list[dict[str, Any]] = self._call("POST", "seed", list(contacts))
         return result
 
+    def organizations(self) -> list[dict[str, Any]]:
+        """Every ExternalOrganization record (externalcontacts)."""
+        result: list[dict[str, Any]] = self._call("GET", "organizations")
+        return result
+
     def variants(self, **changes: Any) -> dict[str, Any]:
         """Switch the externalcontacts variants (see ``docs/externalcontacts.md``); returns
         all of them (none given: only read them)."""

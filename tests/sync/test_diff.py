@@ -10,7 +10,13 @@ from syncd.model import Contact, Organization, Phone
 from syncd.store.changes import MirrorRow
 from syncd.store.links import Link
 from syncd.sync import diff as d
-from syncd.sync.canonical import RawContact, content_hash, normalize, normalize_remote
+from syncd.sync.canonical import (
+    ContentRules,
+    RawContact,
+    content_hash,
+    normalize,
+    normalize_remote,
+)
 from syncd.sync.plan import desired_from_row
 
 NOW = datetime(2026, 3, 14, 12, 0, tzinfo=UTC)
@@ -155,7 +161,7 @@ def test_linked_contact_missing_from_listing_needs_a_confirming_get() -> None:
 
 def test_invalid_row_is_rejected_once_then_waits() -> None:
     row = MirrorRow("X-1", "Ada", None, "not-an-email", None, None, None, deleted=False)
-    desired = desired_from_row(row, "US")
+    desired = desired_from_row(row, ContentRules("US"))
     assert isinstance(desired, d.Invalid)
     assert any("lastName" in r for r in desired.reasons)
     assert any("email" in r for r in desired.reasons)
@@ -199,7 +205,7 @@ def test_restored_row_of_a_held_link_is_unchanged() -> None:
 
 def test_stored_values_of_the_wrong_type_are_rejected_with_a_reason() -> None:
     row = MirrorRow("X-1", 42, "L", None, "{not json", None, None, deleted=False)  # type: ignore[arg-type]
-    desired = desired_from_row(row, "US")
+    desired = desired_from_row(row, ContentRules("US"))
     assert isinstance(desired, d.Invalid)
     assert any("firstName" in r for r in desired.reasons)
     assert any("phoneNumbers" in r for r in desired.reasons)

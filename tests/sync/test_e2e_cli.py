@@ -321,3 +321,39 @@ def test_dry_run_works_while_another_process_holds_the_sync_lease(cli: Cli) -> N
     assert result.returncode == 2, result.stdout + result.stderr
     assert holder in result.stderr
     assert cli.contacts() == []
+
+
+def test_organizations_are_records_one_rename_is_one_write(cli: Cli, tmp_path: Path) -> None:
+    """CSV import -> sync -> the CRM renames an organization -> import -> sync: the
+    record is renamed with one PUT and no contact is written (externalcontacts)."""
+    if cli.profile != "externalcontacts":
+        pytest.skip("organizations are records in the externalcontacts profile only")
+    assert cli("db", "upgrade").returncode == 0
+    csv_path = tmp_path / "crm.csv"
+
+    def export(org_name: str) -> None:
+        header = "externalId,firstName,lastName,email,workPhone,mobilePhone,homePhone,otherPhone"
+        lines = [header + ",organizationId,organizationName"]
+        lines += [f"O-{i},Ada,Lovelace,o{i}@example.com,,,,,ORG-1,{org_name}" for i in range(20)]
+        csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    export("Analytical Engines")
+    assert cli("mirror", "import", str(csv_path)).returncode == 0
+    result = cli("sync")
+    assert result.returncode == 0, result.stdout + result.stderr
+    [record] = cli.emulator.organizations()
+    assert record["name"] == "Analytical Engines"
+    assert {c["externalOrganization"]["id"] for c in cli.contacts()} == {record["id"]}
+    cli.new_requests()
+    export("Analytical Engines Ltd")
+    assert cli("mirror", "import", str(csv_path)).returncode == 0
+    result = cli("sync")
+    assert result.returncode == 0, result.stdout + result.stderr
+    org_route = "/api/v2/externalcontacts/organizations/{externalOrganizationId}"
+    assert [r for r in cli.new_requests() if r[0] != "GET"] == [("PUT", org_route)]
+    [renamed] = cli.emulator.organizations()
+    assert (renamed["id"], renamed["name"]) == (record["id"], "Analytical Engines Ltd")
+    shown = cli("ledger", "--op", "org_rename", "--format", "jsonl")
+    assert shown.returncode == 0, shown.stderr
+    [row] = [json.loads(line) for line in shown.stdout.splitlines() if line.strip()]
+    assert (row["external_id"], row["outcome"]) == ("ORG-1", "ok")

@@ -17,9 +17,8 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "claimed_external_id": ("duplicate", "reject", "merge"),
     # GET of a contact's externalOrganization without expand=externalOrganization.
     "organization_read": ("reference", "name"),
-    # "strict" is production: a contact may name only an existing organization record.
-    # "legacy" accepts an embedded {id, name} without one: the default until syncd's client
-    # creates organization records (issue 13), so that today's client still syncs here.
+    # "strict" (the default) is production: a contact may name only an existing organization
+    # record. "legacy" accepts an embedded {id, name} without one (an older client's shape).
     "organization_check": ("strict", "legacy"),
     # GET /contacts/{id} of a merged-away id.
     "merged_contact_get": ("canonical", "unresolved", "not_found"),
@@ -33,7 +32,7 @@ class Variants:
     identifier_lookup_lag_ms: float = 0.0  # the identifier lookup is immediately consistent
     claimed_external_id: str = "duplicate"
     organization_read: str = "reference"
-    organization_check: str = "legacy"  # see CHOICES: production is "strict"
+    organization_check: str = "strict"  # production; "legacy" for a client sending {id, name}
     merged_contact_get: str = "canonical"
     bulk_enrich_max_entities: int = 10  # the SDK docstring: "up to 10 Enrich operations"
     bulk_limit_status: int = 413

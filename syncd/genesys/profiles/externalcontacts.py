@@ -11,7 +11,8 @@ email              one slot: ``email_slot`` (``workEmail``; or personalEmail, ot
 phone_numbers      one slot per type: ``phone_slots`` (WORK→workPhone, MOBILE→cellPhone,
                    HOME→homePhone, OTHER→otherPhone), each a PhoneNumber ``{display}``;
                    read back from ``e164`` (or ``display`` when the server could not read it)
-organization       ``externalOrganization`` ``{id, name}``
+organization       ``externalOrganization`` ``{id}``: a reference to the ExternalOrganization
+                   record linked to the CRM's organization id (``externalcontacts_orgs``)
 external_id        the ``externalIds`` entry whose ``externalSource.id`` is our source
 =================  ===================================================================
 
@@ -37,8 +38,6 @@ from syncd.genesys.profiles._base import (
     BulkEntry,
     RequestSpec,
     contact_path,
-    organization_body,
-    parse_organization,
     reject_unknown_fields,
     search_term,
 )
@@ -53,7 +52,11 @@ from syncd.genesys.profiles.externalcontacts_fields import (
     length_problem,
     same_number,
 )
-from syncd.genesys.profiles.externalcontacts_source import ExternalSourceRequests
+from syncd.genesys.profiles.externalcontacts_orgs import (
+    OrganizationDirectory,
+    OrganizationRequests,
+)
+from syncd.genesys.profiles.externalcontacts_source import ExternalSourceRequests, claimed_id
 from syncd.model import CONTACT_FIELDS, Contact, Phone, RemoteContact
 
 if TYPE_CHECKING:
@@ -83,7 +86,7 @@ ROUTE = C + "/{id}"
 LOOKUP = "/externalcontacts/identifierlookup/contacts"
 
 
-class ExternalContactsProfile(ExternalSourceRequests):
+class ExternalContactsProfile(OrganizationRequests, ExternalSourceRequests):
     """Mapping for one client: holds the field mapping and, once known, our source's id."""
 
     name = "externalcontacts"
@@ -109,6 +112,7 @@ class ExternalContactsProfile(ExternalSourceRequests):
         self.lookup_proves_absence = lookup_consistent
         # Creates go to this division and scans are limited to it (None: Genesys' defaults).
         self.division_id = division_id
+        self.organizations = OrganizationDirectory()
 
     @classmethod
     def from_settings(cls, settings: GenesysSettings | None) -> ExternalContactsProfile:
@@ -128,6 +132,9 @@ class ExternalContactsProfile(ExternalSourceRequests):
         too_long = length_problem(contact, self.mapping.email_slot)
         if too_long is not None:
             return too_long
+        unreferenced = self.organization_problem(contact)
+        if unreferenced is not None:
+            return unreferenced
         seen: dict[str, str] = {}
         for phone in contact.phone_numbers:
             slot = self.mapping.phone_slots.get(phone.type)
@@ -165,7 +172,7 @@ class ExternalContactsProfile(ExternalSourceRequests):
         }
         for slot, number in self._slot_numbers(contact).items():
             body[slot] = {"display": number}
-        body["externalOrganization"] = organization_body(contact)
+        body["externalOrganization"] = self.organization_ref(contact)
         body["externalIds"] = self._external_ids(contact)
         if self.division_id is not None:  # fixed at creation: never sent in a PATCH
             body["division"] = {"id": self.division_id}
@@ -273,7 +280,7 @@ class ExternalContactsProfile(ExternalSourceRequests):
             elif name == "email":
                 put(self.mapping.email_slot, contact.email)
             elif name == "organization":
-                put("externalOrganization", organization_body(contact))
+                put("externalOrganization", self.organization_ref(contact))
             else:  # phone_numbers
                 wanted = self._slot_numbers(contact)
                 raw = current.raw if current is not None else {}
@@ -301,7 +308,7 @@ class ExternalContactsProfile(ExternalSourceRequests):
             if number is not None:
                 phones.append(Phone(number=number, type=self.mapping.type_of(slot)))
         phones.sort(key=lambda p: PHONE_TYPES.index(p.type))
-        organization = parse_organization(data, where)
+        organization = self.read_organization(data, where)
         contact = Contact(
             external_id=self._our_external_id(data, where) or "",
             first_name=opt_str(data, "firstName", where),
@@ -328,13 +335,7 @@ class ExternalContactsProfile(ExternalSourceRequests):
         return found if found not in (None, self.division_id) else None
 
     def _our_external_id(self, data: dict[str, Any], where: str) -> str | None:
-        source = self._source()
-        for i, item in enumerate(array(data.get("externalIds") or [], f"{where}.externalIds")):
-            entry = obj(item, f"{where}.externalIds[{i}]")
-            ref = entry.get("externalSource")
-            if isinstance(ref, dict) and ref.get("id") == source:
-                return opt_str(entry, "value", f"{where}.externalIds[{i}]")
-        return None
+        return claimed_id(data, self._source(), where)
 
     def parse_lookup(self, body: Any) -> list[RemoteContact]:
         return [self.parse_contact(body, "identifierlookup")]
@@ -379,7 +380,7 @@ class ExternalContactsProfile(ExternalSourceRequests):
             "firstName": contact.first_name,
             "lastName": contact.last_name,
             self.mapping.email_slot: contact.email,
-            "externalOrganization": organization_body(contact),
+            "externalOrganization": self.organization_ref(contact),
         }
         numbers = self._slot_numbers(contact)
         for slot in PHONE_SLOTS:

@@ -12,6 +12,17 @@ from syncd.genesys.profiles._shape import array, obj, opt_str, req_str
 SOURCE_PAGE_SIZE = 200
 
 
+def claimed_id(data: dict[str, Any], source_id: str, where: str) -> str | None:
+    """The value of the ``externalIds`` entry of ``data`` (a contact or an organization)
+    that is in source ``source_id``, or None."""
+    for i, item in enumerate(array(data.get("externalIds") or [], f"{where}.externalIds")):
+        entry = obj(item, f"{where}.externalIds[{i}]")
+        ref = entry.get("externalSource")
+        if isinstance(ref, dict) and ref.get("id") == source_id:
+            return opt_str(entry, "value", f"{where}.externalIds[{i}]")
+    return None
+
+
 class ExternalSourceRequests:
     """Requests and answers about our ExternalSource; the profile holds its name and id."""
 
