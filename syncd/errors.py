@@ -123,7 +123,21 @@ class ApiUnavailableError(ApiError):
     """The service is failing (5xx, timeouts, connection errors) beyond the retry budget."""
 
 
-class OrganizationPendingError(ApiError):
+class ApiEnvironmentError(ApiError):
+    """A 400 about something outside the contact's content: the organization record it
+    references, a division, syncd's external source. The same content may succeed once that
+    is fixed in Genesys, so the row backs off and is retried instead of waiting for the CRM
+    to change it. ``cause`` names what to fix."""
+
+    MARK = "fix in Genesys"  # in every message, so that stored errors can be told apart
+    ORGANIZATION = "the organization record"  # the cause when a referenced record is missing
+
+    def __init__(self, message: str, *, cause: str, **kw: object) -> None:
+        super().__init__(f"{message} [{self.MARK}: {cause}]", **kw)  # type: ignore[arg-type]
+        self.cause = cause
+
+
+class OrganizationPendingError(ApiEnvironmentError):
     """A contact names a CRM organization that has no Genesys record yet (its create failed,
     or its outcome is unknown): the contact is not sent, and backs off until the record is
     found or created (a contact referencing a missing organization is a 400 in Genesys)."""
@@ -132,7 +146,8 @@ class OrganizationPendingError(ApiError):
         why = f" ({reason})" if reason else ""
         super().__init__(
             f"organization {organization_id!r} has no Genesys record yet{why}; the contact "
-            "waits for it"
+            "waits for it",
+            cause=ApiEnvironmentError.ORGANIZATION,
         )
         self.organization_id = organization_id
 

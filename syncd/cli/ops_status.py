@@ -3,7 +3,8 @@
 Exit status (also in ``health.exit_code`` of the JSON), an :class:`~syncd.exit_codes.ExitCode`:
 
 * 0 healthy: a live daemon (heartbeat fresher than ``--stale-after``) and nothing to fix;
-* 1 degraded: links in ``failed`` state, deletes held by the guard (links ``held``), intents
+* 1 degraded: links in ``failed`` state (``blocked`` ones too: they wait for a fix in
+  Genesys), deletes held by the guard (links ``held``), intents
   unresolved for longer than ``--pending-after``, a scheduled run not started
   ``--overdue-after`` after it was due (a missed nightly reconcile), the last run of a kind
   ended ``failed`` or ``held``, or live daemons without a leader; CRM rows Genesys cannot
@@ -255,6 +256,7 @@ def print_status(report: StatusReport, health: Health) -> None:
                 "links",
                 f"{sum(links.values())} total: {links.get('synced', 0)} synced, "
                 f"{links.get('failed', 0)} failed, {links.get('rejected', 0)} rejected, "
+                f"{links.get('blocked', 0)} blocked, "
                 f"{links.get('held', 0)} held, "
                 + (", ".join(f"{v} {k}" for k, v in pending.items()) or "0 pending"),
             ),

@@ -26,6 +26,7 @@ import httpx
 from syncd.errors import (
     ApiAuthError,
     ApiConflictError,
+    ApiEnvironmentError,
     ApiError,
     ApiNotFoundError,
     ApiProtocolError,
@@ -37,7 +38,7 @@ from syncd.errors import (
 )
 from syncd.genesys.api import BulkItemResult
 from syncd.genesys.profiles import BulkEntry, BulkProfile, RequestSpec
-from syncd.genesys.responses import correlation_id
+from syncd.genesys.responses import correlation_id, environmental_cause
 from syncd.logs import get_logger
 from syncd.model import Contact, RemoteContact, WriteResult
 
@@ -306,13 +307,13 @@ class BulkRunner:
             ApiUnavailableError if (status or 500) >= 500 else ApiError
         )
         detail = ": ".join(part for part in (entry.code, entry.message) if part)
-        error = cls(
-            f"POST {route} -> {status} for this entity: {detail or 'failed'}",
-            status=status,
-            correlation_id=cid,
-            method="POST",
-            route=route,
-        )
+        message = f"POST {route} -> {status} for this entity: {detail or 'failed'}"
+        kw: dict[str, Any] = {"status": status, "correlation_id": cid, "method": "POST"}
+        cause = environmental_cause(entry.details, entry.code) if status == 400 else None
+        if cause is not None:
+            error: ApiError = ApiEnvironmentError(message, cause=cause, route=route, **kw)
+        else:
+            error = cls(message, route=route, **kw)
         retryable = entry.retryable
         if retryable is None:
             retryable = status in (429, 500, 502, 503, 504)

@@ -19,6 +19,7 @@ import httpx
 from syncd.errors import (
     ApiAuthError,
     ApiConflictError,
+    ApiEnvironmentError,
     ApiError,
     ApiNotFoundError,
     ApiRateLimitedError,
@@ -120,6 +121,50 @@ _BY_STATUS: dict[int, type[ApiError]] = {
 }
 
 
+# What a 400 names when the problem is on Genesys' side, not in the contact's content: the
+# record it references is gone, a division, syncd's external source. Production's codes are
+# unconfirmed: these are the emulator's, plus the fields they concern (docs/externalcontacts.md).
+_ENVIRONMENT_CODES = {
+    "organization.not.found": ApiEnvironmentError.ORGANIZATION,
+    "division.not.found": "the division",
+    "external.source.not.found": "syncd's external source",
+}
+_ENVIRONMENT_FIELDS = {
+    "externalOrganization": ApiEnvironmentError.ORGANIZATION,
+    "division": "the division",
+}
+
+
+def environmental_cause(details: Any, code: str | None = None) -> str | None:
+    """What to fix in Genesys when every problem a 400 lists (its ``details``) is about a
+    referenced record rather than the content, or the error's own ``code`` names one (a bulk
+    entity's: its details carry no codes); None when any is the content's."""
+    if code in _ENVIRONMENT_CODES:
+        return _ENVIRONMENT_CODES[code]
+    if not isinstance(details, list) or not details:
+        return None
+    causes: set[str] = set()
+    for detail in details:
+        if not isinstance(detail, dict):
+            return None
+        code, field = detail.get("errorCode") or detail.get("code"), detail.get("fieldName")
+        cause = _ENVIRONMENT_CODES.get(code) if isinstance(code, str) else None
+        if cause is None and isinstance(field, str):
+            cause = _ENVIRONMENT_FIELDS.get(field.split(".")[0])
+        if cause is None:
+            return None
+        causes.add(cause)
+    return ", ".join(sorted(causes))
+
+
+def _details(response: httpx.Response) -> Any:
+    try:
+        body = response.json()
+    except (ValueError, RecursionError):
+        return None
+    return body.get("details") if isinstance(body, dict) else None
+
+
 def error_for(
     response: httpx.Response, *, method: str, route: str, note: str | None = None
 ) -> ApiError:
@@ -139,6 +184,10 @@ def error_for(
     }
     if cls is ApiRateLimitedError:
         return ApiRateLimitedError(message, retry_after=retry_after(response), **kw)
+    if status == 400:
+        cause = environmental_cause(_details(response))
+        if cause is not None:
+            return ApiEnvironmentError(message, cause=cause, **kw)
     return cls(message, **kw)
 
 

@@ -61,6 +61,12 @@ OVERDUE_ADVICE = (
 )
 
 
+BLOCKED_ADVICE = (
+    "each waits for a fix in Genesys (an organization record, a division, syncd's external "
+    "source; `syncd contact <externalId>` shows which) and is retried with backoff"
+)
+
+
 def evaluate_health(
     report: StatusReport,
     *,
@@ -100,6 +106,8 @@ def evaluate_health(
         problems.append("daemons are alive but none is the leader: nothing is syncing")
     if report.links.get("failed"):
         problems.append(f"{report.links['failed']} contact link(s) in state failed")
+    if report.links.get("blocked"):
+        problems.append(f"{report.links['blocked']} CRM row(s) blocked: {BLOCKED_ADVICE}")
     if rejected_degrades and report.links.get("rejected"):
         problems.append(f"{report.links['rejected']} CRM row(s) rejected: {REJECTED_ADVICE}")
     if report.links.get("held"):

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
+from syncd.errors import ApiEnvironmentError
 from syncd.store import ledger as ledger_store
 from syncd.store.leases import db_now, local_process_gone
 from syncd.store.ledger_query import LedgerFilter, count_ledger, iter_ledger, match
@@ -158,7 +159,12 @@ def contact_report(conn: Connection, external_id: str, *, limit: int | None = 10
         external_id=external_id,
         mirror=dict(mirror) if mirror is not None else None,
         link=(
-            {**link, "state": shown_state(link["state"], link["rejected_hash"] is not None)}
+            {
+                **link,
+                "state": shown_state(
+                    link["state"], link["rejected_hash"] is not None, _blocked(link["last_error"])
+                ),
+            }
             if link is not None
             else None
         ),
@@ -239,20 +245,36 @@ REJECTED = "rejected"
 set): it waits for the CRM to change the row, not for a retry, so it is no failure of syncd."""
 
 
-def shown_state(state: str, rejected: bool) -> str:
-    """A link's state as operators see it: ``rejected`` apart from ``failed`` (``rejected``:
-    the link holds the hash of the content Genesys or syncd refused)."""
-    return REJECTED if state == "failed" and rejected else state
+BLOCKED = "blocked"
+"""The state reported for a ``failed`` link whose last error needs a fix on Genesys' side
+(an organization record, a division, syncd's external source: ``ApiEnvironmentError``): it
+is retried, but only that fix makes it succeed."""
+
+
+def shown_state(state: str, rejected: bool, blocked: bool = False) -> str:
+    """A link's state as operators see it: ``rejected`` and ``blocked`` apart from
+    ``failed`` (``rejected``: the link holds the hash of the content Genesys or syncd
+    refused; ``blocked``: its last error says what to fix in Genesys)."""
+    if state != "failed":
+        return state
+    return REJECTED if rejected else BLOCKED if blocked else state
+
+
+def _blocked(error: str | None) -> bool:
+    return error is not None and f"[{ApiEnvironmentError.MARK}:" in error
 
 
 def link_counts(conn: Connection) -> dict[str, int]:
     """Links per shown state (:func:`shown_state`), every one present (zero when empty)."""
     c = contact_links.c
-    counts = dict.fromkeys((*LINK_STATES, REJECTED), 0)
+    counts = dict.fromkeys((*LINK_STATES, REJECTED, BLOCKED), 0)
     rejected = c.rejected_hash.is_not(None)
-    query = sa.select(c.state, rejected, sa.func.count()).group_by(c.state, rejected)
-    for state, was_rejected, n in conn.execute(query):
-        counts[shown_state(str(state), bool(was_rejected))] += int(n)
+    blocked = sa.func.coalesce(c.last_error.like(f"%[{ApiEnvironmentError.MARK}:%"), False)
+    query = sa.select(c.state, rejected, blocked, sa.func.count()).group_by(
+        c.state, rejected, blocked
+    )
+    for state, was_rejected, was_blocked, n in conn.execute(query):
+        counts[shown_state(str(state), bool(was_rejected), bool(was_blocked))] += int(n)
     return counts
 
 

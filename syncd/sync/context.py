@@ -20,6 +20,7 @@ from syncd.genesys.api import TOKEN_ROUTE
 from syncd.store.db import Database
 from syncd.store.ledger import Entry
 from syncd.sync.options import EngineOptions
+from syncd.sync.plan import Item
 
 Clock = Callable[[], datetime]
 
@@ -80,10 +81,13 @@ class WriteContext:
         dry_run: bool = False,
         on_plan: Callable[[PlanEntry], None] | None = None,
         on_done: Callable[[int], None] | None = None,
+        on_row_failed: Callable[[Item, ApiError], None] | None = None,
     ) -> None:
         self.db, self.options, self.run_id = db, options, run_id
         self.clock, self.stop, self.tally, self.dry_run = clock, stop, tally, dry_run
         self.on_plan, self.on_done = on_plan, on_done
+        # Told of each row that backs off (the organization stage learns of a lost record).
+        self.on_row_failed = on_row_failed
         self.aborted: str | None = None
         self.login_failed = False  # aborted because no call can authenticate
         self._unavailable_streak = 0

@@ -209,6 +209,7 @@ class Engine:
             dry_run=spec.dry_run,
             on_plan=self.on_plan,
             on_done=self.progress.advance,
+            on_row_failed=self._organizations.row_failed if self._organizations else None,
         )
         intents = IntentProtocol(ctx, self.hooks)
         local = LocalDecisions(ctx, verdict)

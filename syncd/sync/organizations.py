@@ -27,7 +27,13 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
-from syncd.errors import ApiError, ApiNotFoundError, OrganizationPendingError, OutcomeUnknownError
+from syncd.errors import (
+    ApiEnvironmentError,
+    ApiError,
+    ApiNotFoundError,
+    OrganizationPendingError,
+    OutcomeUnknownError,
+)
 from syncd.genesys.api import ContactsApi, OrganizationRecord, OrganizationsApi
 from syncd.logs import get_logger
 from syncd.store import ledger, organizations
@@ -123,6 +129,30 @@ class OrganizationStage:
         if link is not None and link.state == "synced":
             return None
         return OrganizationPendingError(organization_id, self._why.get(organization_id, ""))
+
+    def row_failed(self, item: Item, error: ApiError) -> None:
+        """A contact write that Genesys refused because the record it references does not
+        exist (deleted by hand): the link is dropped, so that the next run looks the
+        organization up and, not finding it, creates it again; the contact backs off."""
+        desired = item.desired
+        org = desired.contact.organization if isinstance(desired, Wanted) else None
+        if not isinstance(error, ApiEnvironmentError) or isinstance(
+            error, OrganizationPendingError
+        ):
+            return
+        if org is None or org.id is None or error.cause != ApiEnvironmentError.ORGANIZATION:
+            return
+        link = self._links.get(org.id)
+        if link is None or link.state != "synced":
+            return
+        stale = link.evolve(state="pending_create", genesys_id=None, intent_at=None)
+        with self.db.write() as conn:
+            organizations.save(conn, stale)
+        self._links[org.id] = stale
+        self._why[org.id] = "Genesys answered that its record does not exist"
+        log.warning(
+            "sync.organization.record_missing", organization_id=org.id, genesys_id=link.genesys_id
+        )
 
     async def settle_all(self) -> None:
         """Every organization the live mirror names (a full run, before its listing)."""

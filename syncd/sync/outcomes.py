@@ -36,7 +36,13 @@ from typing import Any, Literal, Protocol
 
 from sqlalchemy.engine import Connection
 
-from syncd.errors import ApiError, ApiNotFoundError, ApiValidationError, OutcomeUnknownError
+from syncd.errors import (
+    ApiEnvironmentError,
+    ApiError,
+    ApiNotFoundError,
+    ApiValidationError,
+    OutcomeUnknownError,
+)
 from syncd.logs import get_logger
 from syncd.model import Contact
 from syncd.store import changes, ledger, links
@@ -374,6 +380,8 @@ class IntentProtocol:
         this row alone backs off; the run aborts only on failures every row would meet."""
         ctx = self.ctx
         ctx.tally["failed"] += 1
+        if isinstance(error, ApiEnvironmentError):  # the run's note says so (run_record)
+            ctx.tally["blocked"] += 1
         message = error_message(error)
         attempts = (item.link.attempts if item.link else 0) + 1
         retry_at = ctx.clock() + ctx.options.backoff(attempts)
@@ -397,4 +405,6 @@ class IntentProtocol:
             error=message,
             retry_at=retry_at.isoformat(),
         )
+        if ctx.on_row_failed is not None:
+            ctx.on_row_failed(item, error)
         ctx.abort_if_hopeless(error, message)

@@ -97,7 +97,8 @@ def account(
     """Put what the run leaves behind into its ``tally``; the note for its summary, if any.
 
     ``held`` becomes the number of links held when the run ends (a dry run: at least those
-    it would hold, or, released, only those), ``unresolved`` the intents left pending.
+    it would hold, or, released, only those), ``unresolved`` the intents left pending; the
+    note also counts the rows ``blocked`` on a fix in Genesys.
     """
     if after is None:
         return None
@@ -106,12 +107,18 @@ def account(
         tally["unresolved"] = after.unresolved
     elif not released:
         tally["held"] = max(tally["held"], after.held)
+    notes = []
     if tally["unresolved"]:
-        return (
+        notes.append(
             f"{tally['unresolved']} intent(s) left unresolved (outcome unknown): the next run "
             "resolves them; `syncd ledger --outcome pending` lists them"
         )
-    return None
+    if tally["blocked"]:
+        notes.append(
+            f"{tally['blocked']} row(s) wait for a fix in Genesys (an organization record, a "
+            "division, syncd's external source): `syncd status` counts them as blocked"
+        )
+    return "; ".join(notes) or None
 
 
 def final_status(tally: Counter[str], *, aborted: bool, interrupted: bool) -> str:

@@ -167,6 +167,26 @@ def test_rejected_rows_are_shown_as_rejected_and_degrade_only_when_asked(
     assert report["health"]["problems"] == ["1 contact link(s) in state failed"]
 
 
+def test_rows_waiting_for_a_fix_in_genesys_are_shown_blocked_and_degrade(
+    invoke: Invoke, rows: Rows
+) -> None:
+    """A row that Genesys refused because a record it references is missing (an
+    ApiEnvironmentError) is retried, but only a fix in Genesys helps: it is counted apart as
+    ``blocked`` and makes the status degraded, saying where to look."""
+    rows.daemon(hostname=f"other-{HOST}")
+    error = "POST /externalcontacts/contacts -> 400: ... [fix in Genesys: the division]"
+    rows.link("WAIT-1", genesys_id=None, state="failed", last_error=error)
+    code, report = status(invoke)
+    assert code == ExitCode.PARTIAL
+    by_state = report["links"]["by_state"]
+    assert (by_state["blocked"], by_state["failed"], by_state["rejected"]) == (1, 0, 0)
+    (problem,) = report["health"]["problems"]
+    assert problem.startswith("1 CRM row(s) blocked: each waits for a fix in Genesys")
+    assert "0 failed, 0 rejected, 1 blocked" in invoke("status").stdout
+    contact = json.loads(invoke("contact", "WAIT-1", "--format", "json").stdout)
+    assert contact["link"]["state"] == "blocked"
+
+
 def test_a_missed_nightly_full_reconcile_makes_status_degraded(invoke: Invoke, rows: Rows) -> None:
     """The daemon was down at 03:00: the full reconcile due then never started."""
     rows.daemon("d")

@@ -217,3 +217,40 @@ def test_a_dry_run_creates_no_record(db: Database) -> None:
     assert report.status == "succeeded", report.error
     assert _records(h) == []
     assert h.ledger() == []
+
+
+@pytest.mark.parametrize("bulk", [False, True], ids=["single", "bulk"])
+def test_a_record_deleted_in_genesys_blocks_its_contacts_then_is_made_again(
+    db: Database, bulk: bool
+) -> None:
+    """Genesys refuses a contact naming a deleted record with a 400 that is not about the
+    contact's content: the row backs off (shown ``blocked``), it is not rejected; the link
+    to the record is dropped, so the next run creates the organization again."""
+    h = _harness(db)
+    if not bulk:
+        h.wrap = _single_calls
+    h.upsert(_member("K-1", "ORG-K", "Kept Ltd"))
+    assert h.run().status == "succeeded"
+    gone = _record_of(h, "ORG-K")
+    _by_hand(h, lambda orgs, **at: orgs.delete(gone["id"], at=at["at"], lag=0.0))
+    h.upsert(_member("K-2", "ORG-K", "Kept Ltd"))
+    report = h.run()
+    assert report.status == "partial"
+    assert report.counts["rejected"] == 0
+    assert "1 row(s) wait for a fix in Genesys" in (report.error or "")  # `syncd runs` shows it
+    link = h.links()["K-2"]
+    assert (link["state"], link["rejected_hash"]) == ("failed", None)
+    assert "[fix in Genesys: the organization record]" in link["last_error"]
+    [failed] = h.ledger(external_id="K-2", op="create")
+    assert (failed["outcome"], failed["http_status"]) == ("failed", 400)
+    report = h.run("targeted", external_ids=("K-2",))
+    assert report.status == "succeeded", report.error
+    again = _record_of(h, "ORG-K")
+    assert again["id"] != gone["id"]
+    assert _reference(h, "K-2") == again["id"]
+    assert [r["outcome"] for r in h.ledger(op="org_create")] == ["ok", "ok"]
+    # K-1 still names the deleted record: the next full run reads that as another
+    # organization than ORG-K's and repairs the reference.
+    assert _reference(h, "K-1") == gone["id"]
+    assert h.run("full").status == "succeeded"
+    assert _reference(h, "K-1") == again["id"]

@@ -54,6 +54,22 @@ class Profile(Protocol):
 # -- validation ---------------------------------------------------------------------------
 
 
+REFERENCE_CODES = frozenset(
+    {"organization.not.found", "division.not.found", "external.source.not.found"}
+)
+
+
+class MissingReference(ValueError):
+    """A field naming a record that does not exist (an organization, a division, an external
+    source): a 400 whose ``errorCode`` says which, so that a client can tell it from bad
+    content (``invalid.value``)."""
+
+    def __init__(self, message: str, code: str) -> None:
+        assert code in REFERENCE_CODES, code
+        super().__init__(message)
+        self.code = code
+
+
 class Invalid(Exception):
     """One or more field problems; becomes a 400 (API) or a ValueError (seeding)."""
 
@@ -121,7 +137,8 @@ def _checked(
     try:
         return True, check(name, value)
     except ValueError as exc:
-        problems.append((path_prefix + name, "invalid.value", f"{name} {exc}"))
+        code = exc.code if isinstance(exc, MissingReference) else "invalid.value"
+        problems.append((path_prefix + name, code, f"{name} {exc}"))
         return False, None
 
 

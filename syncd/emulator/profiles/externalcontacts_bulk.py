@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from syncd.emulator.pipeline import ApiCall, ApiEndpoint
-from syncd.emulator.profiles._common import Invalid, not_found
+from syncd.emulator.profiles._common import REFERENCE_CODES, Invalid, not_found
 from syncd.emulator.profiles.externalcontacts_document import API, validate
 from syncd.emulator.responses import ApiProblem
 from syncd.emulator.store import Doc
@@ -65,7 +65,10 @@ def failure(
 def invalid_result(exc: Invalid, entity: Any, entity_id: str | None = None) -> Result:
     details = [{"fieldName": field, "message": message} for field, _, message in exc.problems]
     message = f"Validation failed: {exc}"
-    return failure(400, "bad.request", message, entity=entity, entity_id=entity_id, details=details)
+    # BulkErrorDetail has no code of its own: a missing record is named by the error's code.
+    codes = {code for _, code, _ in exc.problems}
+    code = codes.pop() if len(codes) == 1 and codes <= REFERENCE_CODES else "bad.request"
+    return failure(400, code, message, entity=entity, entity_id=entity_id, details=details)
 
 
 def not_found_result(entity: Any, entity_id: str) -> Result:

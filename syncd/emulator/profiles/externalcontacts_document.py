@@ -32,7 +32,14 @@ from typing import Any, Protocol
 
 import phonenumbers
 
-from syncd.emulator.profiles._common import EMAIL, Content, Invalid, check_body, object_items
+from syncd.emulator.profiles._common import (
+    EMAIL,
+    Content,
+    Invalid,
+    MissingReference,
+    check_body,
+    object_items,
+)
 from syncd.emulator.store import Doc
 
 API = "/api/v2/externalcontacts"
@@ -223,7 +230,8 @@ def _organization_ref(value: Any, known: Known) -> dict[str, str]:
     if not isinstance(org_id, str) or not org_id:
         raise ValueError(".id is required: an organization is referenced by its id")
     if not known.organization_exists(org_id):
-        raise ValueError(f".id {org_id!r} does not exist: create the organization first")
+        message = f".id {org_id!r} does not exist: create the organization first"
+        raise MissingReference(message, "organization.not.found")
     return {"id": org_id}
 
 
@@ -234,7 +242,8 @@ def division_ref(value: Any, known: Known) -> dict[str, Any]:
         raise ValueError("must be an object with the division's id")
     ref = known.division_ref(division_id)
     if ref is None:
-        raise ValueError(f".id {division_id!r} is not a division of this organization")
+        message = f".id {division_id!r} is not a division of this organization"
+        raise MissingReference(message, "division.not.found")
     return ref
 
 
@@ -290,7 +299,8 @@ def external_ids(value: Any, known: Known) -> list[dict[str, Any]] | None:
         if not isinstance(source_id, str) or not source_id:
             raise ValueError(f"{where}.externalSource.id is required")
         if not known.source_exists(source_id):
-            raise ValueError(f"{where}.externalSource {source_id!r} does not exist")
+            message = f"{where}.externalSource {source_id!r} does not exist"
+            raise MissingReference(message, "external.source.not.found")
         claimed = item.get("value")
         if not isinstance(claimed, str) or not claimed or len(claimed) > EXTERNAL_ID_LIMIT:
             raise ValueError(f"{where}.value must be a string of 1..{EXTERNAL_ID_LIMIT} characters")

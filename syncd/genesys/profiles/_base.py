@@ -146,6 +146,7 @@ class BulkEntry:
     code: str | None = None
     message: str | None = None
     retryable: bool | None = None
+    details: Any = None  # the error's ``details``, as a 400 answer's (environmental_cause)
 
 
 @runtime_checkable

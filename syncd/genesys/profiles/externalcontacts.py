@@ -66,21 +66,10 @@ __all__ = ["ExternalContactsProfile", "FieldMapping"]
 
 SCAN_MIN, SCAN_MAX = 10, 200
 # Server-managed fields: never sent back in a bulk update.
-READ_ONLY = frozenset(
-    {
-        "createDate",
-        "modifyDate",
-        "selfUri",
-        "type",
-        "identifiers",
-        "externalDataSources",
-        "canonicalContact",
-        "mergeSet",
-        "mergedFrom",
-        "mergedTo",
-        "mergeOperation",
-    }
-)
+READ_ONLY = frozenset({
+    "createDate", "modifyDate", "selfUri", "type", "identifiers", "externalDataSources",
+    "canonicalContact", "mergeSet", "mergedFrom", "mergedTo", "mergeOperation",
+})  # fmt: skip
 C = "/externalcontacts/contacts"
 ROUTE = C + "/{id}"
 LOOKUP = "/externalcontacts/identifierlookup/contacts"
@@ -447,6 +436,7 @@ class ExternalContactsProfile(OrganizationRequests, ExternalSourceRequests):
             opt_str(error, "code", f"{where}.error"),
             opt_str(error, "message", f"{where}.error"),
             retryable if isinstance(retryable, bool) else None,
+            error.get("details"),
         )
 
 
