@@ -234,6 +234,7 @@ def import_command(
             dry_run=dry_run,
             allow_mass_delete=allow_mass_delete,
             default_region=settings.genesys.default_phone_region,
+            profile=settings.genesys.profile,
             max_delete_count=settings.sync.max_delete_count,
             max_delete_percent=settings.sync.max_delete_percent,
             encoding=encoding,

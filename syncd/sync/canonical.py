@@ -150,8 +150,13 @@ def _order_phones(phones: Iterable[Phone]) -> tuple[Phone, ...]:
     )
 
 
-def normalize(raw: RawContact, *, default_region: str = "US") -> Contact:
-    """The canonical contact for a CRM row; RejectedRow lists every reason it cannot be sent."""
+def normalize(
+    raw: RawContact, *, default_region: str = "US", names_required: bool = True
+) -> Contact:
+    """The canonical contact for a CRM row; RejectedRow lists every reason it cannot be sent.
+
+    ``names_required``: the reference API requires both names; External Contacts requires no
+    field, so there a row needs only its externalId and some content."""
     reasons: list[str] = _control_characters(raw)
     external_id = clean_text(raw.external_id) or ""
     if not external_id:
@@ -159,9 +164,9 @@ def normalize(raw: RawContact, *, default_region: str = "US") -> Contact:
     _check_text("externalId", external_id, MAX_EXTERNAL_ID, reasons)
     first = clean_name(raw.first_name)
     last = clean_name(raw.last_name)
-    if first is None:
+    if first is None and names_required:
         reasons.append("firstName: missing (Genesys requires it)")
-    if last is None:
+    if last is None and names_required:
         reasons.append("lastName: missing (Genesys requires it)")
     _check_text("firstName", first, MAX_NAME, reasons)
     _check_text("lastName", last, MAX_NAME, reasons)
@@ -188,6 +193,10 @@ def normalize(raw: RawContact, *, default_region: str = "US") -> Contact:
     org_name = clean_name(raw.organization_name)
     _check_text("organizationId", org_id, MAX_ORG_FIELD, reasons)
     _check_text("organizationName", org_name, MAX_ORG_FIELD, reasons)
+    if not reasons and not any((first, last, email, phones, org_id, org_name)):
+        reasons.append(
+            "no content: a row needs a name, an email, a phone number or an organization"
+        )
     if reasons:
         raise RejectedRow(reasons)
     return Contact(
@@ -225,6 +234,12 @@ def normalize_remote(contact: Contact, *, default_region: str = "US") -> Contact
     )
 
 
+def names_required(profile: str) -> bool:
+    """Whether the wire profile needs both names on every contact (the reference API does;
+    External Contacts requires no field): the one rule the import and the engine share."""
+    return profile != "externalcontacts"
+
+
 @dataclass(frozen=True, slots=True)
 class ContentRules:
     """How one deployment puts contacts in canonical form, on both sides of the diff."""
@@ -234,6 +249,14 @@ class ContentRules:
     # only. Its name is the record's, so a rename in the CRM is one write to the record and
     # changes no contact's content (see syncd.sync.organizations).
     organizations_as_records: bool = False
+    # The reference API requires first and last names; External Contacts requires no field.
+    names_required: bool = True
+
+    def normalize(self, raw: RawContact) -> Contact:
+        """:func:`normalize` under these rules (RejectedRow when the row cannot be sent)."""
+        return normalize(
+            raw, default_region=self.default_region, names_required=self.names_required
+        )
 
     def referencing(self, contact: Contact) -> Contact:
         """``contact`` as the diff compares it under these rules."""

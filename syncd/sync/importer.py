@@ -23,7 +23,13 @@ from syncd.logs import get_logger
 from syncd.model import Contact
 from syncd.store.db import Database
 from syncd.store.mirror import MirrorImport, MirrorRow, TombstonePlan
-from syncd.sync.canonical import CONTROL_CHARS, RawContact, RejectedRow, normalize
+from syncd.sync.canonical import (
+    CONTROL_CHARS,
+    ContentRules,
+    RawContact,
+    RejectedRow,
+    names_required,
+)
 from syncd.sync.import_formats import Format, ImportFileError, ParsedRow, read_rows
 
 __all__ = [
@@ -48,10 +54,15 @@ class ImportOptions:
     dry_run: bool = False
     allow_mass_delete: bool = False
     default_region: str = "US"
+    profile: str = "reference"  # the wire profile's rules apply (names optional or not)
     max_delete_count: int = 100
     max_delete_percent: float = 10.0
     encoding: str = "utf-8"
     batch_size: int = DEFAULT_BATCH_SIZE
+
+    @property
+    def rules(self) -> ContentRules:
+        return ContentRules(self.default_region, names_required=names_required(self.profile))
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,13 +194,13 @@ def _bounded(reason: str) -> str:
     return reason[: MAX_REASON - len(suffix)] + suffix
 
 
-def validate(parsed: ParsedRow, default_region: str) -> MirrorRow | list[str]:
+def validate(parsed: ParsedRow, rules: ContentRules) -> MirrorRow | list[str]:
     """The mirror row for a parsed row, or every reason it cannot go in (each bounded)."""
     reasons = list(parsed.reasons)
     if parsed.raw is not None:
         reasons.extend(_control_reasons(parsed.raw))
         try:
-            contact = normalize(parsed.raw, default_region=default_region)
+            contact = rules.normalize(parsed.raw)
         except RejectedRow as exc:
             reasons.extend(exc.reasons)
         else:
@@ -256,7 +267,7 @@ def import_mirror(
 
         for parsed in rows:
             report.rows_read += 1
-            result = validate(parsed, options.default_region)
+            result = validate(parsed, options.rules)
             external_id = (
                 result.external_id if isinstance(result, MirrorRow) else parsed.external_id
             )

@@ -19,11 +19,17 @@ from typing import Any
 
 from syncd.config import Settings, parse_duration
 from syncd.errors import ConfigError
-from syncd.sync.canonical import ContentRules
+from syncd.sync.canonical import ContentRules, names_required
 from syncd.sync.guards import DeleteLimits
 
 ENV_PREFIX = "SYNCD_ENGINE_"
-_NOT_FROM_ENV = ("default_region", "limits", "max_in_flight", "organizations_as_records")
+_NOT_FROM_ENV = (
+    "default_region",
+    "limits",
+    "max_in_flight",
+    "organizations_as_records",
+    "names_required",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +60,7 @@ class EngineOptions:
     sync_lease_renew: timedelta = timedelta(seconds=5)
     # Set by the engine from the client (ContactsApi.organizations), never configured.
     organizations_as_records: bool = False
+    names_required: bool = True  # canonical.names_required: False in externalcontacts
 
     @classmethod
     def from_settings(
@@ -61,6 +68,7 @@ class EngineOptions:
     ) -> EngineOptions:
         options = cls(
             default_region=settings.genesys.default_phone_region,
+            names_required=names_required(settings.genesys.profile),
             limits=DeleteLimits(
                 max_count=settings.sync.max_delete_count,
                 max_percent=settings.sync.max_delete_percent,
@@ -105,7 +113,7 @@ class EngineOptions:
 
     @property
     def content_rules(self) -> ContentRules:
-        return ContentRules(self.default_region, self.organizations_as_records)
+        return ContentRules(self.default_region, self.organizations_as_records, self.names_required)
 
     def backoff(self, attempts: int) -> timedelta:
         seconds = self.backoff_base.total_seconds() * 2 ** max(0, attempts - 1)

@@ -23,7 +23,6 @@ from syncd.sync.canonical import (
     RawContact,
     RejectedRow,
     content_hash,
-    normalize,
     normalize_remote,
 )
 from syncd.sync.diff import (
@@ -100,7 +99,7 @@ def desired_from_row(row: changes.MirrorRow | None, rules: ContentRules) -> Desi
         organization_name=_text("organizationName", row.organization_name, reasons),
     )
     try:
-        contact = normalize(raw, default_region=rules.default_region)
+        contact = rules.normalize(raw)
     except RejectedRow as exc:
         reasons.extend(exc.reasons)
     if reasons:

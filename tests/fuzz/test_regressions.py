@@ -21,6 +21,7 @@ from syncd.genesys.profiles.reference import ReferenceProfile
 from syncd.genesys.responses import server_message
 from syncd.model import Contact
 from syncd.store.db import Database
+from syncd.sync.canonical import ContentRules
 from syncd.sync.import_formats import ImportFileError, read_rows
 from syncd.sync.importer import ImportOptions, import_mirror, validate
 from tests.genesys.fakes import FakeServer, FakeTime, contact_json, make_client
@@ -81,7 +82,7 @@ def _first_row(data: bytes, fmt: str) -> object:
 def test_bug05_rejection_reasons_are_bounded() -> None:
     """Was: a 1 MiB value quoted whole in the reason (and on the terminal)."""
     rows = read_rows(io.BytesIO(HEADER + b"R1,a,b,," + b"1" * 100_000 + b",,,,,\n"), "csv")
-    reasons = validate(next(iter(rows)), "US")
+    reasons = validate(next(iter(rows)), ContentRules("US"))
     assert isinstance(reasons, list)
     assert all(len(r) <= 300 for r in reasons)
 

@@ -7,6 +7,7 @@ import io
 import pytest
 
 from syncd.store.mirror import TombstonePlan
+from syncd.sync.canonical import ContentRules
 from syncd.sync.import_formats import (
     CSV_COLUMNS,
     MAX_LINE_BYTES,
@@ -73,7 +74,7 @@ def test_jsonl_wrong_types_keep_every_reason() -> None:
         b'"externalOrganization": "acme", "phoneNumbers": [1, {"number": "2", "type": 3}]}\n'
     )
     parsed = rows(data, "jsonl")[0]
-    result = validate(parsed, "US")
+    result = validate(parsed, ContentRules("US"))
     assert isinstance(result, list)
     assert result[:6] == [
         "firstName: expected a string or null, got a number",

@@ -6,6 +6,7 @@ import csv
 
 import phonenumbers
 
+from syncd.sync.canonical import ContentRules
 from syncd.sync.import_formats import CSV_PHONE_COLUMNS, read_rows
 from syncd.sync.importer import validate
 from tests.sync import make_sample_crm
@@ -46,7 +47,7 @@ def test_sample_rejects_exactly_the_invalid_rows() -> None:
     rejected: dict[str, list[str]] = {}
     with SAMPLE.open("rb") as handle:
         for parsed in read_rows(handle, "csv"):
-            result = validate(parsed, "US")
+            result = validate(parsed, ContentRules("US"))
             if isinstance(result, list):
                 rejected[parsed.external_id or ""] = result
     assert set(rejected) == set(make_sample_crm.INVALID)
