@@ -235,6 +235,7 @@ def import_command(
             allow_mass_delete=allow_mass_delete,
             default_region=settings.genesys.default_phone_region,
             profile=settings.genesys.profile,
+            phone_policy=settings.sync.phone_policy,
             max_delete_count=settings.sync.max_delete_count,
             max_delete_percent=settings.sync.max_delete_percent,
             encoding=encoding,

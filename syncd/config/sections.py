@@ -204,6 +204,9 @@ class SyncSettings(_Section):
     full_reconcile_cron: str = "0 3 * * *"
     max_delete_count: int = Field(default=100, ge=0)
     max_delete_percent: float = Field(default=10, ge=0, le=100)
+    phone_policy: Literal["lenient", "strict"] = "lenient"
+    """externalcontacts: an unreadable phone number is sent as display text with a ledger
+    warning ("lenient"), or rejects its row ("strict"); the reference profile is strict."""
 
     @field_validator("full_reconcile_cron")
     @classmethod

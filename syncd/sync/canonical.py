@@ -30,6 +30,8 @@ MAX_EXTERNAL_ID = 255
 MAX_NAME = 1000
 MAX_EMAIL = 256
 MAX_ORG_FIELD = 1000
+MAX_PHONE_DISPLAY = 512  # a PhoneNumber's display text
+_E164 = re.compile(r"\+[1-9]\d{1,14}")
 PHONE_TYPES = ("WORK", "MOBILE", "HOME", "OTHER")
 _PHONE_TYPE_ORDER = {t: i for i, t in enumerate(PHONE_TYPES)}
 _EMAIL_RE = re.compile(
@@ -151,12 +153,18 @@ def _order_phones(phones: Iterable[Phone]) -> tuple[Phone, ...]:
 
 
 def normalize(
-    raw: RawContact, *, default_region: str = "US", names_required: bool = True
+    raw: RawContact,
+    *,
+    default_region: str = "US",
+    names_required: bool = True,
+    display_phones: bool = False,
 ) -> Contact:
     """The canonical contact for a CRM row; RejectedRow lists every reason it cannot be sent.
 
     ``names_required``: the reference API requires both names; External Contacts requires no
-    field, so there a row needs only its externalId and some content."""
+    field, so there a row needs only its externalId and some content. ``display_phones``: a
+    phone number phonenumbers cannot read at all is kept as the text given (Genesys stores
+    it as display text) instead of rejecting the row."""
     reasons: list[str] = _control_characters(raw)
     external_id = clean_text(raw.external_id) or ""
     if not external_id:
@@ -188,7 +196,12 @@ def normalize(
         try:
             phones.append(Phone(number=normalize_phone(text, default_region), type=ptype))
         except ValueError as exc:
-            reasons.append(f"phoneNumbers: {text!r} {exc}")
+            if not display_phones or _readable(text, default_region):
+                reasons.append(f"phoneNumbers: {text!r} {exc}")
+            elif len(text) > MAX_PHONE_DISPLAY:
+                reasons.append(f"phoneNumbers: {text!r} is longer than {MAX_PHONE_DISPLAY}")
+            else:
+                phones.append(Phone(number=text, type=ptype))
     org_id = clean_text(raw.organization_id)
     org_name = clean_name(raw.organization_name)
     _check_text("organizationId", org_id, MAX_ORG_FIELD, reasons)
@@ -234,10 +247,30 @@ def normalize_remote(contact: Contact, *, default_region: str = "US") -> Contact
     )
 
 
-def names_required(profile: str) -> bool:
+def requires_names(profile: str) -> bool:
     """Whether the wire profile needs both names on every contact (the reference API does;
-    External Contacts requires no field): the one rule the import and the engine share."""
+    External Contacts requires no field): a rule the import and the engine share."""
     return profile != "externalcontacts"
+
+
+def keeps_display_phones(profile: str, phone_policy: str) -> bool:
+    """Whether an unreadable phone number is kept as display text (externalcontacts with
+    ``[sync] phone_policy = "lenient"``) instead of rejecting its row."""
+    return profile == "externalcontacts" and phone_policy == "lenient"
+
+
+def is_display_text(number: str) -> bool:
+    """Whether a canonical phone number is display text (kept as the CRM wrote it), not E.164."""
+    return _E164.fullmatch(number) is None
+
+
+def _readable(number: str, default_region: str) -> bool:
+    """Whether phonenumbers reads ``number`` as a number of a possible length: one it can
+    make E.164 (rightly or not), which is never kept as display text."""
+    try:
+        return bool(phonenumbers.is_possible_number(phonenumbers.parse(number, default_region)))
+    except phonenumbers.NumberParseException:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,11 +284,16 @@ class ContentRules:
     organizations_as_records: bool = False
     # The reference API requires first and last names; External Contacts requires no field.
     names_required: bool = True
+    # Unreadable phone numbers kept as display text (externalcontacts, lenient policy).
+    display_phones: bool = False
 
     def normalize(self, raw: RawContact) -> Contact:
         """:func:`normalize` under these rules (RejectedRow when the row cannot be sent)."""
         return normalize(
-            raw, default_region=self.default_region, names_required=self.names_required
+            raw,
+            default_region=self.default_region,
+            names_required=self.names_required,
+            display_phones=self.display_phones,
         )
 
     def referencing(self, contact: Contact) -> Contact:

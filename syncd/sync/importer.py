@@ -28,7 +28,8 @@ from syncd.sync.canonical import (
     ContentRules,
     RawContact,
     RejectedRow,
-    names_required,
+    keeps_display_phones,
+    requires_names,
 )
 from syncd.sync.import_formats import Format, ImportFileError, ParsedRow, read_rows
 
@@ -55,6 +56,7 @@ class ImportOptions:
     allow_mass_delete: bool = False
     default_region: str = "US"
     profile: str = "reference"  # the wire profile's rules apply (names optional or not)
+    phone_policy: str = "strict"  # [sync] phone_policy (lenient: display-text phones)
     max_delete_count: int = 100
     max_delete_percent: float = 10.0
     encoding: str = "utf-8"
@@ -62,7 +64,11 @@ class ImportOptions:
 
     @property
     def rules(self) -> ContentRules:
-        return ContentRules(self.default_region, names_required=names_required(self.profile))
+        return ContentRules(
+            self.default_region,
+            names_required=requires_names(self.profile),
+            display_phones=keeps_display_phones(self.profile, self.phone_policy),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from typing import Any
 
 from syncd.config import Settings, parse_duration
 from syncd.errors import ConfigError
-from syncd.sync.canonical import ContentRules, names_required
+from syncd.sync.canonical import ContentRules, keeps_display_phones, requires_names
 from syncd.sync.guards import DeleteLimits
 
 ENV_PREFIX = "SYNCD_ENGINE_"
@@ -29,6 +29,7 @@ _NOT_FROM_ENV = (
     "max_in_flight",
     "organizations_as_records",
     "names_required",
+    "display_phones",
 )
 
 
@@ -60,7 +61,8 @@ class EngineOptions:
     sync_lease_renew: timedelta = timedelta(seconds=5)
     # Set by the engine from the client (ContactsApi.organizations), never configured.
     organizations_as_records: bool = False
-    names_required: bool = True  # canonical.names_required: False in externalcontacts
+    names_required: bool = True  # canonical.requires_names: False in externalcontacts
+    display_phones: bool = False  # canonical.keeps_display_phones: the lenient phone policy
 
     @classmethod
     def from_settings(
@@ -68,7 +70,10 @@ class EngineOptions:
     ) -> EngineOptions:
         options = cls(
             default_region=settings.genesys.default_phone_region,
-            names_required=names_required(settings.genesys.profile),
+            names_required=requires_names(settings.genesys.profile),
+            display_phones=keeps_display_phones(
+                settings.genesys.profile, settings.sync.phone_policy
+            ),
             limits=DeleteLimits(
                 max_count=settings.sync.max_delete_count,
                 max_percent=settings.sync.max_delete_percent,
@@ -113,7 +118,12 @@ class EngineOptions:
 
     @property
     def content_rules(self) -> ContentRules:
-        return ContentRules(self.default_region, self.organizations_as_records, self.names_required)
+        return ContentRules(
+            self.default_region,
+            self.organizations_as_records,
+            self.names_required,
+            self.display_phones,
+        )
 
     def backoff(self, attempts: int) -> timedelta:
         seconds = self.backoff_base.total_seconds() * 2 ** max(0, attempts - 1)

@@ -47,7 +47,7 @@ from syncd.logs import get_logger
 from syncd.model import Contact
 from syncd.store import changes, ledger, links
 from syncd.store.links import Link
-from syncd.sync.canonical import content_hash
+from syncd.sync.canonical import content_hash, is_display_text
 from syncd.sync.context import WriteContext
 from syncd.sync.plan import Item
 
@@ -226,6 +226,22 @@ class Intent:
         return intent
 
 
+def display_text_warning(intent: Intent) -> str | None:
+    """The ledger's warning for a write that sends phone numbers as display text (the
+    lenient phone policy): Genesys stores them, but cannot search or dial by them."""
+    if intent.contact is None or "phone_numbers" not in (intent.fields or {}):
+        return None
+    texts = [p.number for p in intent.contact.phone_numbers if is_display_text(p.number)]
+    if not texts:
+        return None
+    shown = ", ".join(repr(t) for t in texts)
+    return (
+        f"warning: phone number(s) {shown} cannot be read as a number: sent as display text, "
+        "which Genesys stores but cannot search or dial (fix it in the CRM, or set "
+        '[sync] phone_policy = "strict" to reject such rows)'
+    )
+
+
 class Acknowledged(Protocol):
     """What an applied write answered (a ``WriteResult`` or an ``ok`` ``BulkItemResult``)."""
 
@@ -257,13 +273,14 @@ class IntentProtocol:
                 else:
                     pending = intent.link.evolve(state=PENDING[intent.kind])
                 replaces = intent.genesys_id if intent.kind == "create" else None
+                note = f"re-creating {replaces}, deleted in Genesys" if replaces else None
                 entry = ctx.entry(
                     intent.op,
                     "pending",
                     external_id=intent.external_id,
                     genesys_id=intent.genesys_id,
                     fields=intent.fields,
-                    error=f"re-creating {replaces}, deleted in Genesys" if replaces else None,
+                    error="; ".join(filter(None, (note, display_text_warning(intent)))) or None,
                 )
                 intent.id = ledger.append(conn, entry)
                 links.save_link(conn, pending)

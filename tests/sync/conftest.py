@@ -447,6 +447,18 @@ def _replace_contact(doc: dict[str, Any], fields: dict[str, Any]) -> Contact:
     return replace(contact, **fields)
 
 
+def single_calls(client: Any) -> Any:
+    """``Harness.wrap``: syncd's client without its bulk endpoints (one call per contact)."""
+
+    class Single:
+        supports_bulk = False
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(client, name)
+
+    return Single()
+
+
 def creates(h: Harness, ext: str) -> list[dict[str, object]]:
     """The creates the emulator applied for ``ext`` (a second one is a duplicate)."""
     return [w for w in h.em.write_log() if w["op"] == "create" and w["externalId"] == ext]

@@ -15,7 +15,7 @@ import pytest
 
 from syncd.emulator.profiles.externalcontacts_organizations import organization_content
 from syncd.store.db import Database
-from tests.sync.conftest import FAST_OPTIONS, Harness, make_app, person
+from tests.sync.conftest import FAST_OPTIONS, Harness, make_app, person, single_calls
 
 EC = "/api/v2/externalcontacts"
 
@@ -78,7 +78,7 @@ def test_each_organization_is_one_record_and_nothing_churns(
 ) -> None:
     h = _harness(db, organization_read=read)
     if not bulk:
-        h.wrap = _single_calls
+        h.wrap = single_calls
     h.upsert(
         *(_member(f"A-{n}", "ORG-A", "Analytical Engines") for n in range(4)),
         *(_member(f"B-{n}", "ORG-B", "Babbage & Co") for n in range(3)),
@@ -107,16 +107,6 @@ def test_each_organization_is_one_record_and_nothing_churns(
         assert again.counts["updated"] == 0
     assert _writes(h, before) == []
     assert len(_records(h)) == 2
-
-
-def _single_calls(client: Any) -> Any:
-    class Single:
-        supports_bulk = False
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(client, name)
-
-    return Single()
 
 
 def test_a_rename_in_the_crm_is_one_write_to_the_record(db: Database) -> None:
@@ -228,7 +218,7 @@ def test_a_record_deleted_in_genesys_blocks_its_contacts_then_is_made_again(
     to the record is dropped, so the next run creates the organization again."""
     h = _harness(db)
     if not bulk:
-        h.wrap = _single_calls
+        h.wrap = single_calls
     h.upsert(_member("K-1", "ORG-K", "Kept Ltd"))
     assert h.run().status == "succeeded"
     gone = _record_of(h, "ORG-K")
