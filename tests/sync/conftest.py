@@ -100,6 +100,10 @@ ROUTES: dict[str, dict[str, tuple[str, str]]] = {
         "bulk_update": ("POST", "/api/v2/externalcontacts/bulk/contacts/update"),
         "bulk_remove": ("POST", "/api/v2/externalcontacts/bulk/contacts/remove"),
         "bulk_read": ("POST", "/api/v2/externalcontacts/bulk/contacts"),
+        "org_lookup": ("POST", "/api/v2/externalcontacts/identifierlookup/organizations"),
+        "org_create": ("POST", "/api/v2/externalcontacts/organizations"),
+        "org_get": ("GET", "/api/v2/externalcontacts/organizations/{externalOrganizationId}"),
+        "org_put": ("PUT", "/api/v2/externalcontacts/organizations/{externalOrganizationId}"),
     },
 }
 # externalcontacts phone slots and the canonical type each holds (the default mapping).
