@@ -150,10 +150,32 @@ PROFILES = {
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))
 def test_sigkilled_syncs_then_one_full_sync_converges(tmp_path: Path, profile: str) -> None:
-    seed = chaos_seed(f"converge in one full sync ({profile})")
+    _converge(tmp_path, profile, {})
+
+
+# The externalcontacts emulator's variants for behaviour the facts leave unconfirmed (the
+# defaults run above): the same convergence, organizations included, under each other one
+# that a sync can meet (merges are not part of this workload: tests/sync/test_merges.py).
+VARIANTS = {
+    "organization_read=name": {"organization_read": "name"},
+    "claimed_external_id=reject": {"claimed_external_id": "reject"},
+    "claimed_external_id=merge": {"claimed_external_id": "merge"},
+}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_one_full_sync_converges_under_each_variant(tmp_path: Path, variant: str) -> None:
+    _converge(tmp_path, "externalcontacts", VARIANTS[variant])
+
+
+def _converge(tmp_path: Path, profile: str, variants: dict[str, Any]) -> None:
+    label = ", ".join(f"{k}={v}" for k, v in variants.items())
+    seed = chaos_seed(f"converge in one full sync ({profile}{', ' + label if label else ''})")
     rng = random.Random(seed)
     extra = PROFILES[profile]
     with world(tmp_path, seed=seed, engine_env=ENGINE, profile=profile, genesys_extra=extra) as w:
+        if variants:
+            w.emulator.variants(**variants)
         mirror = _start(w, rng, tmp_path)
         w.emulator.faults(**FAULTS, seed=seed)
         killed, unknown = _kill_syncs(w, rng, mirror, tmp_path)

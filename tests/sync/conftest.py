@@ -8,17 +8,22 @@ tests can tell syncd's writes from a human's in the emulator's write log.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner, Result
 from starlette.applications import Starlette
 
+from syncd.cli import cli
 from syncd.emulator import Clock, EmulatorConfig
 from syncd.genesys.client import GenesysClient
 from syncd.genesys.retry import RetryPolicy
@@ -34,6 +39,7 @@ from syncd.store.schema import (
 )
 from syncd.sync.context import PlanEntry
 from syncd.sync.guards import DeleteLimits
+from syncd.sync.import_formats import CSV_COLUMNS
 from syncd.sync.options import EngineOptions
 from syncd.sync.outcomes import Hooks
 from syncd.sync.runs import Engine, RunReport, RunSpec
@@ -449,6 +455,33 @@ def _replace_contact(doc: dict[str, Any], fields: dict[str, Any]) -> Contact:
         organization=Organization(org.get("id"), org.get("name")) if org else None,
     )
     return replace(contact, **fields)
+
+
+def import_csv(
+    db: Database, tmp_path: Path, rows: Sequence[dict[str, str]], *, profile: str, sync: str = ""
+) -> tuple[Result, set[str]]:
+    """`syncd mirror import` of ``rows`` (CSV) under ``[genesys] profile`` (and the extra
+    ``[sync]`` lines ``sync``), through the CLI; its result and the externalIds now stored."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    data = tmp_path / "crm.csv"
+    data.write_text(out.getvalue(), encoding="utf-8")
+    url = db.url.render_as_string(hide_password=False)
+    config = tmp_path / "syncd.toml"
+    config.write_text(
+        f"[database]\nurl = {json.dumps(url)}\n"
+        f"[genesys]\nclient_id = 'x'\nclient_secret = 'y'\nprofile = '{profile}'\n"
+        + (f"[sync]\n{sync}\n" if sync else ""),
+        encoding="utf-8",
+    )
+    config.chmod(0o600)
+    args = ["--config", str(config), "mirror", "import", str(data)]
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    with db.read() as conn:
+        stored = {r[0] for r in conn.execute(sa.select(crm_contacts.c.external_id))}
+    return result, stored
 
 
 def single_calls(client: Any) -> Any:

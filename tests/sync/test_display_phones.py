@@ -7,24 +7,23 @@ number that reads as one of the wrong country, or with an extension, is rejected
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from click.testing import CliRunner
 
-from syncd.cli import cli
 from syncd.config import parse_settings
 from syncd.store.db import Database
-from syncd.store.schema import crm_contacts
 from syncd.sync.canonical import RawContact, RejectedRow, normalize
-from syncd.sync.import_formats import CSV_COLUMNS
 from syncd.sync.options import EngineOptions
-from tests.sync.conftest import FAST_OPTIONS, Harness, make_app, person, single_calls
+from tests.sync.conftest import (
+    FAST_OPTIONS,
+    Harness,
+    import_csv,
+    make_app,
+    person,
+    single_calls,
+)
 
 
 def _raw(number: str) -> RawContact:
@@ -85,24 +84,9 @@ def test_a_display_text_phone_is_sent_with_a_ledger_warning_and_never_churns(
 
 
 def _import(db: Database, tmp_path: Path, profile: str, policy: str | None) -> set[str]:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
-    writer.writeheader()
-    writer.writerow({"externalId": "P-1", "firstName": "A", "lastName": "B", "workPhone": "n/a"})
-    data = tmp_path / "crm.csv"
-    data.write_text(out.getvalue(), encoding="utf-8")
-    url = db.url.render_as_string(hide_password=False)
-    sync = f"[sync]\nphone_policy = '{policy}'\n" if policy else ""
-    config = tmp_path / "syncd.toml"
-    config.write_text(
-        f"[database]\nurl = {json.dumps(url)}\n"
-        f"[genesys]\nclient_id = 'x'\nclient_secret = 'y'\nprofile = '{profile}'\n{sync}",
-        encoding="utf-8",
-    )
-    config.chmod(0o600)
-    CliRunner().invoke(cli, ["--config", str(config), "mirror", "import", str(data)])
-    with db.read() as conn:
-        return {r[0] for r in conn.execute(sa.select(crm_contacts.c.external_id))}
+    row = {"externalId": "P-1", "firstName": "A", "lastName": "B", "workPhone": "n/a"}
+    sync = f"phone_policy = '{policy}'" if policy else ""
+    return import_csv(db, tmp_path, [row], profile=profile, sync=sync)[1]
 
 
 @pytest.mark.parametrize(

@@ -5,23 +5,15 @@ synced; the reference API requires both names, and there they are still rejected
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from click.testing import CliRunner
 
-from syncd.cli import cli
 from syncd.config import parse_settings
 from syncd.store.db import Database
-from syncd.store.schema import crm_contacts
-from syncd.sync.import_formats import CSV_COLUMNS
 from syncd.sync.options import EngineOptions
-from tests.sync.conftest import FAST_OPTIONS, Harness, make_app, person
+from tests.sync.conftest import FAST_OPTIONS, Harness, import_csv, make_app, person
 
 ROWS = [
     {"externalId": "N-1", "email": "only.email@example.com"},
@@ -31,25 +23,7 @@ ROWS = [
 
 
 def _import(db: Database, tmp_path: Path, profile: str) -> tuple[int, str, set[str]]:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(ROWS)
-    data = tmp_path / "crm.csv"
-    data.write_text(out.getvalue(), encoding="utf-8")
-    url = db.url.render_as_string(hide_password=False)
-    config = tmp_path / "syncd.toml"
-    config.write_text(
-        f"[database]\nurl = {json.dumps(url)}\n"
-        f"[genesys]\nclient_id = 'x'\nclient_secret = 'y'\nprofile = '{profile}'\n",
-        encoding="utf-8",
-    )
-    config.chmod(0o600)
-    result = CliRunner().invoke(
-        cli, ["--config", str(config), "mirror", "import", str(data)], catch_exceptions=False
-    )
-    with db.read() as conn:
-        stored = {r[0] for r in conn.execute(sa.select(crm_contacts.c.external_id))}
+    result, stored = import_csv(db, tmp_path, ROWS, profile=profile)
     return result.exit_code, result.output, stored
 
 
