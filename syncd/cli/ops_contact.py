@@ -62,6 +62,7 @@ def _as_json(report: ContactReport) -> dict[str, Any]:
         "external_id": report.external_id,
         "mirror": report.mirror,
         "link": report.link,
+        "organization": report.organization,
         "ledger_total": report.ledger_total,
         "ledger": report.ledger,
     }
@@ -84,6 +85,12 @@ def _print_report(report: ContactReport) -> None:
         print_key_values(
             [(k, v) for k, v in report.link.items() if k not in _LINK_HIDDEN],
             title="Link (Genesys side)",
+        )
+    if report.organization is not None:
+        click.echo()
+        print_key_values(
+            list(report.organization.items()),
+            title="Organization record (Genesys side)",
         )
     click.echo()
     if not report.ledger:

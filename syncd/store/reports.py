@@ -29,6 +29,7 @@ from syncd.store.schema import (
     crm_contacts,
     daemon_status,
     ledger,
+    organization_links,
     sync_requests,
     sync_runs,
 )
@@ -137,10 +138,14 @@ class ContactReport:
     link: dict[str, Any] | None
     ledger: list[dict[str, Any]] = field(default_factory=list)
     ledger_total: int = 0
+    # externalcontacts: the organization record the contact's organization is linked to (or,
+    # for the id of an organization itself, its own link)
+    organization: dict[str, Any] | None = None
 
     @property
     def found(self) -> bool:
-        return self.mirror is not None or self.link is not None or self.ledger_total > 0
+        known = (self.mirror, self.link, self.organization)
+        return any(x is not None for x in known) or self.ledger_total > 0
 
 
 def contact_report(conn: Connection, external_id: str, *, limit: int | None = 100) -> ContactReport:
@@ -155,6 +160,16 @@ def contact_report(conn: Connection, external_id: str, *, limit: int | None = 10
         .first()
     )
     flt = LedgerFilter(external_ids=(external_id,))
+    org_id = mirror["organization_id"] if mirror is not None else None
+    organization = (
+        conn.execute(
+            sa.select(organization_links).where(
+                organization_links.c.organization_id == (org_id or external_id)
+            )
+        )
+        .mappings()
+        .first()
+    )
     return ContactReport(
         external_id=external_id,
         mirror=dict(mirror) if mirror is not None else None,
@@ -170,6 +185,7 @@ def contact_report(conn: Connection, external_id: str, *, limit: int | None = 10
         ),
         ledger=list(iter_ledger(conn, flt, limit=limit)),
         ledger_total=count_ledger(conn, flt),
+        organization=dict(organization) if organization is not None else None,
     )
 
 

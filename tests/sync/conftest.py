@@ -457,17 +457,11 @@ def _replace_contact(doc: dict[str, Any], fields: dict[str, Any]) -> Contact:
     return replace(contact, **fields)
 
 
-def import_csv(
-    db: Database, tmp_path: Path, rows: Sequence[dict[str, str]], *, profile: str, sync: str = ""
-) -> tuple[Result, set[str]]:
-    """`syncd mirror import` of ``rows`` (CSV) under ``[genesys] profile`` (and the extra
-    ``[sync]`` lines ``sync``), through the CLI; its result and the externalIds now stored."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    data = tmp_path / "crm.csv"
-    data.write_text(out.getvalue(), encoding="utf-8")
+def cli_in(
+    db: Database, tmp_path: Path, *args: str, profile: str = "reference", sync: str = ""
+) -> Result:
+    """`syncd ARGS` through the CLI, configured on ``db`` with ``[genesys] profile`` and the
+    extra ``[sync]`` lines ``sync`` (dummy credentials: for commands that call no Genesys)."""
     url = db.url.render_as_string(hide_password=False)
     config = tmp_path / "syncd.toml"
     config.write_text(
@@ -477,8 +471,21 @@ def import_csv(
         encoding="utf-8",
     )
     config.chmod(0o600)
-    args = ["--config", str(config), "mirror", "import", str(data)]
-    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    return CliRunner().invoke(cli, ["--config", str(config), *args], catch_exceptions=False)
+
+
+def import_csv(
+    db: Database, tmp_path: Path, rows: Sequence[dict[str, str]], *, profile: str, sync: str = ""
+) -> tuple[Result, set[str]]:
+    """`syncd mirror import` of ``rows`` (CSV) through the CLI (see :func:`cli_in`); its
+    result and the externalIds now stored."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    data = tmp_path / "crm.csv"
+    data.write_text(out.getvalue(), encoding="utf-8")
+    result = cli_in(db, tmp_path, "mirror", "import", str(data), profile=profile, sync=sync)
     with db.read() as conn:
         stored = {r[0] for r in conn.execute(sa.select(crm_contacts.c.external_id))}
     return result, stored

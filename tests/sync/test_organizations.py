@@ -8,14 +8,23 @@ In-process emulator in the externalcontacts profile with production's organizati
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from syncd.emulator.profiles.externalcontacts_organizations import organization_content
 from syncd.store.db import Database
-from tests.sync.conftest import FAST_OPTIONS, Harness, make_app, person, single_calls
+from tests.sync.conftest import (
+    FAST_OPTIONS,
+    Harness,
+    cli_in,
+    make_app,
+    person,
+    single_calls,
+)
 
 EC = "/api/v2/externalcontacts"
 
@@ -136,6 +145,25 @@ def test_a_rename_in_the_crm_is_one_write_to_the_record(db: Database) -> None:
     before = len(h.em.request_log())
     assert h.run("full").status == "succeeded"
     assert _writes(h, before) == []
+
+
+def test_syncd_contact_shows_the_organization_record(db: Database, tmp_path: Path) -> None:
+    h = _harness(db)
+    h.upsert(_member("A-1", "ORG-A", "Analytical Engines"))
+    assert h.run().status == "succeeded"
+    record = _record_of(h, "ORG-A")
+    shown = cli_in(db, tmp_path, "contact", "A-1", "--format", "json", profile="externalcontacts")
+    assert shown.exit_code == 0, shown.output
+    org = json.loads(shown.output)["organization"]
+    assert (org["organization_id"], org["genesys_id"]) == ("ORG-A", record["id"])
+    assert (org["name"], org["state"], org["origin"]) == ("Analytical Engines", "synced", "created")
+    # The organization's own id: its link and its ledger (the record's create).
+    shown = cli_in(db, tmp_path, "contact", "ORG-A", "--format", "json", profile="externalcontacts")
+    report = json.loads(shown.output)
+    assert report["organization"]["genesys_id"] == record["id"]
+    assert [(r["op"], r["outcome"]) for r in report["ledger"]] == [("org_create", "ok")]
+    text = cli_in(db, tmp_path, "contact", "A-1", profile="externalcontacts").output
+    assert "Organization record (Genesys side)" in text
 
 
 def test_an_existing_record_is_linked_not_duplicated(db: Database) -> None:
