@@ -272,3 +272,13 @@ def test_a_record_deleted_in_genesys_blocks_its_contacts_then_is_made_again(
     assert _reference(h, "K-1") == gone["id"]
     assert h.run("full").status == "succeeded"
     assert _reference(h, "K-1") == again["id"]
+
+
+def test_an_organization_id_longer_than_genesys_stores_is_rejected(db: Database) -> None:
+    h = _harness(db)
+    h.upsert(_member("L-1", "O" * 256, "Long Id Inc"))
+    report = h.run()
+    assert report.counts["rejected"] == 1
+    [row] = h.ledger(external_id="L-1", op="reject")
+    assert "organizationId is 256 characters; Genesys stores at most 255" in row["error"]
+    assert _records(h) == []

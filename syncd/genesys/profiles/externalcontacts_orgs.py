@@ -18,6 +18,7 @@ from syncd.errors import ApiValidationError, OrganizationPendingError
 from syncd.genesys.api import OrganizationRecord
 from syncd.genesys.profiles._base import RequestSpec, contact_path
 from syncd.genesys.profiles._shape import obj, opt_str, req_str
+from syncd.genesys.profiles.externalcontacts_fields import MAX_EXTERNAL_ID
 from syncd.genesys.profiles.externalcontacts_source import ExternalSourceRequests, claimed_id
 from syncd.model import Contact, Organization
 
@@ -73,6 +74,11 @@ class OrganizationRequests(ExternalSourceRequests):
             return (
                 f"organizationName {org.name!r} without an organizationId: organizations are "
                 "records in Genesys, which syncd finds by the CRM's organization id; map one"
+            )
+        if org is not None and org.id is not None and len(org.id) > MAX_EXTERNAL_ID:
+            return (
+                f"organizationId is {len(org.id)} characters; Genesys stores at most "
+                f"{MAX_EXTERNAL_ID} in the organization record's externalId"
             )
         return None
 
