@@ -160,6 +160,18 @@ class ContactsApi(Protocol):
         """POST a contact. Never retried once sent: OutcomeUnknownError when unsure."""
         ...
 
+    @property
+    def upserts(self) -> bool:
+        """Whether :meth:`upsert` exists (externalcontacts: ``enrich`` with ``Upsert``)."""
+        ...
+
+    async def upsert(self, contact: Contact) -> WriteResult:
+        """Create the contact, or update the one that claims its externalId (matched by
+        Genesys, not by a lookup): sent again after a lost answer, it cannot make a second
+        contact. Like :meth:`create`, never retried once sent: OutcomeUnknownError when
+        unsure. ValueError where :attr:`upserts` is False."""
+        ...
+
     async def patch(
         self, genesys_id: str, changes: Mapping[str, Any], *, contact: Contact
     ) -> WriteResult:

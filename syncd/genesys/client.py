@@ -16,7 +16,6 @@ import base64
 import random
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
 
 import anyio
@@ -53,11 +52,11 @@ from syncd.genesys.profiles import (
     SourceProfile,
     get_profile,
 )
-from syncd.genesys.profiles._shape import array, obj
+from syncd.genesys.profiles.externalcontacts_identity import IdentityRequests
 from syncd.genesys.profiles.externalcontacts_orgs import OrganizationRequests
 from syncd.genesys.responses import correlation_id
 from syncd.genesys.retry import RetryPolicy
-from syncd.genesys.source_setup import SourceSetup
+from syncd.genesys.source_setup import ConnectionCheck, SourceSetup, check_connection
 from syncd.genesys.throttle import Clock, PacingSettings, Sleep, Throttle
 from syncd.logs import get_logger, register_secret
 from syncd.model import Contact, RemoteContact, WriteResult
@@ -65,15 +64,6 @@ from syncd.model import Contact, RemoteContact, WriteResult
 __all__ = ["ConnectionCheck", "GenesysClient", "RetryPolicy", "TokenCache", "require_safe_url"]
 
 log = get_logger("syncd.genesys")
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionCheck:
-    """What :meth:`GenesysClient.check_connection` saw: one page read, the source looked up."""
-
-    listed: int
-    more: bool
-    source_id: str | None  # None: the profile has no external source; "": not created yet
 
 
 class GenesysClient:
@@ -213,22 +203,7 @@ class GenesysClient:
     async def check_connection(self) -> ConnectionCheck:
         """Log in and read one page, writing nothing (``syncd config check --connect``): the
         external source is looked up, never created."""
-        profile, source = self._profile, None
-        if isinstance(profile, SourceProfile) and self._source is not None:
-            source = await self._source.find() or ""
-            if source:
-                profile.bind_source(source)
-        spec = profile.list_request(None, 1)
-        response = await self._pipeline.call(spec)
-        if source == "":  # no source yet, so no contact can carry our ids: just count them
-            count = parse_answer(
-                spec,
-                response,
-                lambda body: len(array(obj(body, "page").get("entities") or [], "page.entities")),
-            )
-            return ConnectionCheck(count, False, source)
-        page = parse_answer(spec, response, lambda body: profile.parse_page(body, None, 1))
-        return ConnectionCheck(len(page.contacts), page.next_token is not None, source)
+        return await check_connection(self._profile, self._source, self._pipeline.call)
 
     # -- ContactsApi -------------------------------------------------------------------------
 
@@ -296,8 +271,24 @@ class GenesysClient:
         return [rc for rc in found if rc.contact.external_id == external_id]
 
     async def create(self, contact: Contact) -> WriteResult:
+        return await self._create(contact, upsert=False)
+
+    @property
+    def upserts(self) -> bool:
+        return isinstance(self._profile, IdentityRequests)
+
+    async def upsert(self, contact: Contact) -> WriteResult:
+        return await self._create(contact, upsert=True)
+
+    async def _create(self, contact: Contact, *, upsert: bool) -> WriteResult:
         await self._ready()
-        spec = self._profile.create_request(contact)
+        profile = self._profile
+        if not upsert:
+            spec = profile.create_request(contact)
+        elif isinstance(profile, IdentityRequests):
+            spec = profile.upsert_request(contact)
+        else:
+            raise ValueError(f"the {profile.name} profile has no upsert")
         response = await self._pipeline.call(spec)
         try:
             remote = parse_created(spec, response, self._profile.parse_contact, "contact")

@@ -298,7 +298,7 @@ def test_guard_exit_code_and_release(cli: Cli) -> None:
 def test_usage_and_row_failure_exit_codes(cli: Cli) -> None:
     assert cli("db", "upgrade").returncode == 0
     assert cli("sync", "--full", "--external-id", "X").returncode == 2
-    cli.write_mirror(person("OK-1"), person("BAD-1", last_name=None))
+    cli.write_mirror(person("OK-1"), person("BAD-1", email="not-an-email"))
     result = cli("sync")
     assert result.returncode == 1
     assert "rejected" in result.stdout

@@ -39,11 +39,9 @@ from syncd.genesys.profiles._base import (
     RequestSpec,
     contact_path,
     reject_unknown_fields,
-    search_term,
 )
 from syncd.genesys.profiles._shape import array, obj, opt_int, opt_str, opt_time, req_str
 from syncd.genesys.profiles.externalcontacts_fields import (
-    MAX_EXTERNAL_ID,
     PHONE_READ_ONLY,
     PHONE_SLOTS,
     PHONE_TYPES,
@@ -52,6 +50,7 @@ from syncd.genesys.profiles.externalcontacts_fields import (
     length_problem,
     same_number,
 )
+from syncd.genesys.profiles.externalcontacts_identity import IdentityRequests
 from syncd.genesys.profiles.externalcontacts_orgs import (
     OrganizationDirectory,
     OrganizationRequests,
@@ -72,10 +71,9 @@ READ_ONLY = frozenset({
 })  # fmt: skip
 C = "/externalcontacts/contacts"
 ROUTE = C + "/{id}"
-LOOKUP = "/externalcontacts/identifierlookup/contacts"
 
 
-class ExternalContactsProfile(OrganizationRequests, ExternalSourceRequests):
+class ExternalContactsProfile(IdentityRequests, OrganizationRequests, ExternalSourceRequests):
     """Mapping for one client: holds the field mapping and, once known, our source's id."""
 
     name = "externalcontacts"
@@ -196,24 +194,6 @@ class ExternalContactsProfile(OrganizationRequests, ExternalSourceRequests):
             if isinstance(survivor, str) and survivor and survivor != genesys_id:
                 return survivor
         return None
-
-    def lookup_request(self, external_id: str) -> RequestSpec:
-        """The keyed identifier lookup (not search, which lags and matches keywords);
-        refused before sending when longer than Genesys stores an externalId."""
-        value = search_term(external_id)
-        if len(value) > MAX_EXTERNAL_ID:
-            raise ApiValidationError(
-                f"cannot look up externalId {value[:40]!r}... ({len(value)} characters): "
-                f"Genesys stores at most {MAX_EXTERNAL_ID}; shorten the id in the CRM",
-                method="POST",
-                route=LOOKUP,
-            )
-        identifier = {
-            "type": "ExternalId",
-            "value": value,
-            "externalSource": {"id": self._source()},
-        }
-        return RequestSpec("POST", LOOKUP, LOOKUP, json=identifier)
 
     def create_request(self, contact: Contact) -> RequestSpec:
         self._check(contact, "POST", C)
