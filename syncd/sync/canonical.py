@@ -247,18 +247,6 @@ def normalize_remote(contact: Contact, *, default_region: str = "US") -> Contact
     )
 
 
-def requires_names(profile: str) -> bool:
-    """Whether the wire profile needs both names on every contact (the reference API does;
-    External Contacts requires no field): a rule the import and the engine share."""
-    return profile != "externalcontacts"
-
-
-def keeps_display_phones(profile: str, phone_policy: str) -> bool:
-    """Whether an unreadable phone number is kept as display text (externalcontacts with
-    ``[sync] phone_policy = "lenient"``) instead of rejecting its row."""
-    return profile == "externalcontacts" and phone_policy == "lenient"
-
-
 def is_display_text(number: str) -> bool:
     """Whether a canonical phone number is display text (kept as the CRM wrote it), not E.164."""
     return _E164.fullmatch(number) is None
@@ -287,6 +275,21 @@ class ContentRules:
     # Unreadable phone numbers kept as display text (externalcontacts, lenient policy).
     display_phones: bool = False
 
+    @classmethod
+    def for_profile(
+        cls, profile: str, default_region: str = "US", phone_policy: str = "strict"
+    ) -> ContentRules:
+        """The rules a wire profile sets for CRM rows, shared by the import and the engine:
+        the reference API requires both names and readable numbers; External Contacts
+        requires no field and stores unreadable numbers as display text (``phone_policy``
+        ``"lenient"``). Organizations as records come from the client, not from here."""
+        external = profile == "externalcontacts"
+        return cls(
+            default_region,
+            names_required=not external,
+            display_phones=external and phone_policy == "lenient",
+        )
+
     def normalize(self, raw: RawContact) -> Contact:
         """:func:`normalize` under these rules (RejectedRow when the row cannot be sent)."""
         return normalize(
@@ -296,12 +299,18 @@ class ContentRules:
             display_phones=self.display_phones,
         )
 
+    def record_name(self, contact: Contact) -> str | None:
+        """The organization name that is the record's under these rules, not the contact's
+        (None: organizations embedded, or nothing to reference the record by)."""
+        org = contact.organization
+        if not self.organizations_as_records or org is None or org.id is None:
+            return None
+        return org.name
+
     def referencing(self, contact: Contact) -> Contact:
         """``contact`` as the diff compares it under these rules."""
         org = contact.organization
-        if not self.organizations_as_records or org is None or org.name is None:
-            return contact
-        if org.id is None:  # nothing to reference by: the profile says why (a rejection)
+        if org is None or self.record_name(contact) is None:
             return contact
         return replace(contact, organization=Organization(id=org.id))
 

@@ -28,6 +28,9 @@ from syncd.sync.outcomes import Hooks
 from syncd.sync.plan import Decided, Item
 from syncd.sync.single import SingleWriter
 
+# The writes that send a contact (a delete sends none).
+SENDS = d.Create | d.Update | d.Drift | d.Adopt | d.Recreate
+
 # Hooks, PlanEntry and Stop are part of the run API, imported from here by syncd.sync.runs.
 __all__ = ["BulkPlanner", "Executor", "Hooks", "PlanEntry", "Stop"]
 
@@ -110,11 +113,10 @@ class Executor:
     def _waits_for_organization(self, item: Item, action: d.Action) -> bool:
         """A write of a contact whose organization has no record yet is not sent (Genesys
         would answer 400): the row backs off, saying why, and is retried."""
-        org = getattr(action, "contact", None)
-        org = org.organization if org is not None else None
-        if self.organizations is None or org is None or org.id is None:
+        if self.organizations is None or not isinstance(action, SENDS):
             return False
-        if not isinstance(action, d.WRITES) or isinstance(action, d.Delete):
+        org = action.contact.organization
+        if org is None or org.id is None:
             return False
         error = self.organizations.pending(org.id)
         if error is None:
@@ -127,8 +129,7 @@ class Executor:
         one workPhone slot) is rejected here, with a ledger row and no call, like a 400: it
         waits until its content changes."""
         action = decision.action
-        sends = d.Create | d.Update | d.Drift | d.Adopt | d.Recreate
-        if not isinstance(action, sends) or not isinstance(item.desired, d.Wanted):
+        if not isinstance(action, SENDS) or not isinstance(item.desired, d.Wanted):
             return decision
         problem = self.api.representation_problem(action.contact)
         if problem is None:

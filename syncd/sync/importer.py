@@ -28,8 +28,6 @@ from syncd.sync.canonical import (
     ContentRules,
     RawContact,
     RejectedRow,
-    keeps_display_phones,
-    requires_names,
 )
 from syncd.sync.import_formats import Format, ImportFileError, ParsedRow, read_rows
 
@@ -64,11 +62,7 @@ class ImportOptions:
 
     @property
     def rules(self) -> ContentRules:
-        return ContentRules(
-            self.default_region,
-            names_required=requires_names(self.profile),
-            display_phones=keeps_display_phones(self.profile, self.phone_policy),
-        )
+        return ContentRules.for_profile(self.profile, self.default_region, self.phone_policy)
 
 
 @dataclass(frozen=True, slots=True)

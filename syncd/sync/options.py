@@ -19,7 +19,7 @@ from typing import Any
 
 from syncd.config import Settings, parse_duration
 from syncd.errors import ConfigError
-from syncd.sync.canonical import ContentRules, keeps_display_phones, requires_names
+from syncd.sync.canonical import ContentRules
 from syncd.sync.guards import DeleteLimits
 
 ENV_PREFIX = "SYNCD_ENGINE_"
@@ -61,19 +61,20 @@ class EngineOptions:
     sync_lease_renew: timedelta = timedelta(seconds=5)
     # Set by the engine from the client (ContactsApi.organizations), never configured.
     organizations_as_records: bool = False
-    names_required: bool = True  # canonical.requires_names: False in externalcontacts
-    display_phones: bool = False  # canonical.keeps_display_phones: the lenient phone policy
+    names_required: bool = True  # ContentRules.for_profile: False in externalcontacts
+    display_phones: bool = False  # ContentRules.for_profile: the lenient phone policy
 
     @classmethod
     def from_settings(
         cls, settings: Settings, env: Mapping[str, str] | None = None
     ) -> EngineOptions:
+        rules = ContentRules.for_profile(
+            settings.genesys.profile, phone_policy=settings.sync.phone_policy
+        )
         options = cls(
             default_region=settings.genesys.default_phone_region,
-            names_required=requires_names(settings.genesys.profile),
-            display_phones=keeps_display_phones(
-                settings.genesys.profile, settings.sync.phone_policy
-            ),
+            names_required=rules.names_required,
+            display_phones=rules.display_phones,
             limits=DeleteLimits(
                 max_count=settings.sync.max_delete_count,
                 max_percent=settings.sync.max_delete_percent,

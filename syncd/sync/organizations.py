@@ -83,9 +83,11 @@ def wanted_organizations(items: Sequence[Item]) -> dict[str, str | None]:
     wanted: dict[str, str | None] = {}
     for item in items:
         desired = item.desired
-        org = desired.contact.organization if isinstance(desired, Wanted) else None
-        if org is not None and org.id is not None and org.id not in wanted:
-            wanted[org.id] = desired.organization_name if isinstance(desired, Wanted) else None
+        if not isinstance(desired, Wanted) or desired.contact.organization is None:
+            continue
+        org_id = desired.contact.organization.id
+        if org_id is not None:
+            wanted.setdefault(org_id, desired.organization_name)
     return wanted
 
 

@@ -104,11 +104,8 @@ def desired_from_row(row: changes.MirrorRow | None, rules: ContentRules) -> Desi
         reasons.extend(exc.reasons)
     if reasons:
         return Invalid(tuple(reasons), raw_hash(row))
-    org_name = contact.organization.name if contact.organization else None
-    contact = rules.referencing(contact)
-    if contact.organization is None or contact.organization.name is not None:
-        org_name = None  # the name is the contact's own (organizations embedded)
-    return Wanted(contact, content_hash(contact), org_name)
+    referenced = rules.referencing(contact)
+    return Wanted(referenced, content_hash(referenced), rules.record_name(contact))
 
 
 def raw_hash(row: changes.MirrorRow) -> str:
